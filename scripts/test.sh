@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, formatting, types, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --with-node
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "==> ruff check";          ruff check .
+echo "==> ruff format --check"; ruff format --check .
+echo "==> mypy --strict src/";  mypy
+echo "==> pytest";              pytest "$@"

@@ -1,0 +1,191 @@
+"""Apps: credentials and per-app limits.
+
+An app is read from the environment (``PUSHER_APP_ID``, ``PUSHER_APP_KEY``,
+``PUSHER_APP_SECRET``) or from the ``[[apps]]`` tables of a TOML file. Loading checks
+everything once and raises :class:`ConfigError` with a message naming the app and field.
+Reading the file is the caller's job; this module parses text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from leadcast.protocol.errors import ConfigError
+
+__all__ = ["App", "AppRegistry", "apps_from_env", "apps_from_toml"]
+
+_ID = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+_SECRET = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """One app: credentials and limits. Times are in seconds, sizes in bytes."""
+
+    id: str
+    key: str
+    secret: str
+    enabled: bool = True
+    client_events: bool = False
+    max_connections: int = 0
+    activity_timeout: int = 120
+    pong_timeout: int = 30
+    max_message_bytes: int = 10_240
+    max_channels_per_event: int = 100
+    max_batch_events: int = 10
+    max_event_name_length: int = 200
+    max_presence_members: int = 100
+    max_presence_user_info_bytes: int = 1_024
+    max_user_id_length: int = 128
+    client_event_rate: int = 10
+    watchlist_limit: int = 100
+    cache_ttl: int = 1_800
+
+    def check(self) -> App:
+        """Validate the fields; return ``self``.
+
+        Raises:
+            ConfigError: naming the first field that is wrong.
+        """
+        where = f"app {self.id!r}"
+        if not _ID.fullmatch(self.id):
+            raise ConfigError(f"{where}: id must be 1-100 of A-Z a-z 0-9 _ . -")
+        if not _ID.fullmatch(self.key):
+            raise ConfigError(f"{where}: key must be 1-100 of A-Z a-z 0-9 _ . -")
+        if not _SECRET.fullmatch(self.secret):
+            raise ConfigError(f"{where}: secret must be 1-200 printable characters, no spaces")
+        for name, low, high in _LIMITS:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"{where}: {name} must be between {low} and {high}")
+        return self
+
+
+_LIMITS = (
+    ("max_connections", 0, 10_000_000),
+    ("activity_timeout", 1, 3_600),
+    ("pong_timeout", 1, 600),
+    ("max_message_bytes", 1_024, 1_048_576),
+    ("max_channels_per_event", 1, 1_000),
+    ("max_batch_events", 1, 1_000),
+    ("max_event_name_length", 1, 1_000),
+    ("max_presence_members", 1, 100_000),
+    ("max_presence_user_info_bytes", 2, 65_536),
+    ("max_user_id_length", 1, 1_000),
+    ("client_event_rate", 1, 10_000),
+    ("watchlist_limit", 0, 10_000),
+    ("cache_ttl", 1, 86_400),
+)
+_FIELDS = {field.name: field for field in dataclasses.fields(App)}
+
+
+def _app_from_mapping(raw: Mapping[str, Any], where: str) -> App:
+    unknown = sorted(set(raw) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name in ("id", "key", "secret"):
+        value = raw.get(name)
+        if value is None or value == "":
+            raise ConfigError(f"{where}: {name} is missing")
+        values[name] = str(value)
+    for name, value in raw.items():
+        if name in values:
+            continue
+        default = _FIELDS[name].default
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: {name} must be true or false")
+        elif isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{where}: {name} must be an integer")
+        values[name] = value
+    return App(**values).check()
+
+
+def apps_from_env(env: Mapping[str, str]) -> list[App]:
+    """The single app named by ``PUSHER_APP_ID``/``KEY``/``SECRET``.
+
+    Raises:
+        ConfigError: a variable is missing or malformed.
+    """
+    missing = [
+        name
+        for name in ("PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET")
+        if not env.get(name, "").strip()
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing {', '.join(missing)}: set PUSHER_APP_ID, PUSHER_APP_KEY and "
+            "PUSHER_APP_SECRET, or pass --apps-file"
+        )
+    raw = {
+        "id": env["PUSHER_APP_ID"],
+        "key": env["PUSHER_APP_KEY"],
+        "secret": env["PUSHER_APP_SECRET"],
+    }
+    try:
+        return [_app_from_mapping(raw, "PUSHER_APP_*")]
+    except ConfigError as error:
+        raise ConfigError(str(error).replace(f"app {raw['id']!r}", "PUSHER_APP_*")) from None
+
+
+def apps_from_toml(text: str, source: str = "apps file") -> list[App]:
+    """Apps from the ``[[apps]]`` tables of a TOML document.
+
+    Raises:
+        ConfigError: the TOML is invalid, an app is malformed, or ids or keys repeat.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: invalid TOML: {error}") from None
+    tables = document.get("apps")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{source}: needs at least one [[apps]] table")
+    apps = [
+        _app_from_mapping(table, f"{source}: app #{index + 1}")
+        for index, table in enumerate(tables)
+        if isinstance(table, dict)
+    ]
+    AppRegistry(apps)
+    return apps
+
+
+class AppRegistry:
+    """Look apps up by id or key.
+
+    Raises:
+        ConfigError: two apps share an id or a key.
+    """
+
+    __slots__ = ("_by_id", "_by_key")
+
+    def __init__(self, apps: Iterable[App]) -> None:
+        self._by_id: dict[str, App] = {}
+        self._by_key: dict[str, App] = {}
+        for app in apps:
+            if app.id in self._by_id:
+                raise ConfigError(f"app id {app.id!r} is defined twice")
+            if app.key in self._by_key:
+                raise ConfigError(f"app key {app.key!r} is used by two apps")
+            self._by_id[app.id] = app
+            self._by_key[app.key] = app
+        if not self._by_id:
+            raise ConfigError("no apps configured")
+
+    def by_id(self, app_id: str) -> App | None:
+        return self._by_id.get(app_id)
+
+    def by_key(self, key: str) -> App | None:
+        return self._by_key.get(key)
+
+    def __iter__(self) -> Iterator[App]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
