@@ -87,8 +87,10 @@ def encode(event: str, data: Any = None, channel: str | None = None) -> str:
 
 
 def encode_event(event: str, channel: str, data: Any, user_id: str | None = None) -> str:
-    """A channel event. String ``data`` is sent as is; other values as JSON (client events
-    keep the shape their sender used)."""
+    """A channel event. ``data`` goes out as a JSON string: a string as is, anything else
+    (a client event's object) JSON-encoded first."""
+    if not isinstance(data, str):
+        data = _dumps(data)
     text = '{"event":' + _dumps(event) + ',"channel":' + _dumps(channel) + ',"data":' + _dumps(data)
     if user_id is not None:
         text += ',"user_id":' + _dumps(user_id)

@@ -222,11 +222,14 @@ class Session:
         problem = validate_channel_name(channel)
         if problem is not None:
             name = channel if isinstance(channel, str) else ""
-            return self._subscription_error(name[:200], problem, 400)
+            return self._subscription_error(name, problem, 400)
         assert isinstance(channel, str)
-        if channel in self.channels or channel in self._pending:
-            return [Send(encode("pusher_internal:subscription_succeeded", "{}", channel))]
         kind = channel_type(channel)
+        if channel in self._pending:
+            return []
+        if channel in self.channels and kind is not ChannelType.USER:
+            # Already subscribed: confirm again (with the presence snapshot), change nothing.
+            return [Subscribe(channel, self.channels[channel])]
         if kind is ChannelType.USER:
             if self.user is None or channel != SERVER_TO_USER_PREFIX + self.user.user_id:
                 return self._subscription_error(
@@ -289,8 +292,7 @@ class Session:
         effects: list[Effect] = []
         if not errored:
             effects.append(Send(encode_error(f"Subscription to {channel!r} refused: {problem}")))
-        if channel:
-            effects.append(Send(encode("pusher:subscription_error", data, channel)))
+        effects.append(Send(encode("pusher:subscription_error", data, channel)))
         return effects
 
     def subscribed(self, channel: str, member: Member | None, presence: Any = None) -> list[Effect]:
@@ -326,19 +328,23 @@ class Session:
         except SignatureError as error:
             return [Send(encode_error(f"Invalid signin: {error}", ErrorCode.UNAUTHORIZED))]
         if self.user is not None:
-            return [Send(encode_error("This connection is already signed in"))]
+            return [
+                Send(encode_error("This connection is already signed in", ErrorCode.UNAUTHORIZED))
+            ]
         try:
             user = json.loads(user_data)
         except ValueError:
             user = None
         if not isinstance(user, dict):
-            return [Send(encode_error("user_data must be a JSON object"))]
+            return [Send(encode_error("user_data must be a JSON object", ErrorCode.UNAUTHORIZED))]
         user_id = user.get("id")
         if not isinstance(user_id, str) or not 0 < len(user_id) <= self.app.max_user_id_length:
-            return [Send(encode_error("user_data needs an id: a non-empty string"))]
+            problem = "user_data needs an id: a non-empty string"
+            return [Send(encode_error(problem, ErrorCode.UNAUTHORIZED))]
         raw_watchlist = user.get("watchlist") or []
         if not isinstance(raw_watchlist, list):
-            return [Send(encode_error("watchlist must be a list of user ids"))]
+            problem = "watchlist must be a list of user ids"
+            return [Send(encode_error(problem, ErrorCode.UNAUTHORIZED))]
         watchlist = tuple(dict.fromkeys(str(w) for w in raw_watchlist if isinstance(w, str | int)))
         effects: list[Effect] = [Send(encode("pusher:signin_success", {"user_data": user_data}))]
         limit = self.app.watchlist_limit

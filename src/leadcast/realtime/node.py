@@ -165,6 +165,10 @@ class Node:
             if channel_type(name) is ChannelType.PRESENCE:
                 channel.members = {}
             state.channels[name] = channel
+        elif peer in channel.subscribers:
+            presence = channel.presence() if channel.members is not None else None
+            self.perform(peer, peer.session.subscribed(name, member, presence), now)
+            return
         if member is not None and channel.members is not None:
             entry = channel.members.get(member.user_id)
             if entry is None:
