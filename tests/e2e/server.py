@@ -127,22 +127,29 @@ def realtime_server(
                 ready.set()
         ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     deadline = time.monotonic() + 20
     while not ready.wait(0.05):
         if time.monotonic() > deadline:
             break
     if not found:
-        process.kill()
-        process.wait()
+        _stop(process, reader)
         raise RuntimeError("server did not start:\n" + "".join(output))
     server = RunningServer(found["host"], int(found["port"]), process, app_list, output)
     try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process, reader)
+
+
+def _stop(process: subprocess.Popen[str], reader: threading.Thread) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    reader.join(timeout=5)
+    if process.stdout is not None:
+        process.stdout.close()
