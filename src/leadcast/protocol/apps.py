@@ -147,11 +147,12 @@ def apps_from_toml(text: str, source: str = "apps file") -> list[App]:
     tables = document.get("apps")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{source}: needs at least one [[apps]] table")
-    apps = [
-        _app_from_mapping(table, f"{source}: app #{index + 1}")
-        for index, table in enumerate(tables)
-        if isinstance(table, dict)
-    ]
+    apps = []
+    for index, table in enumerate(tables):
+        where = f"{source}: app #{index + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: must be a table of settings, not {table!r:.40}")
+        apps.append(_app_from_mapping(table, where))
     AppRegistry(apps)
     return apps
 

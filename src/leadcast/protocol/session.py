@@ -233,7 +233,7 @@ class Session:
         if kind is ChannelType.USER:
             if self.user is None or channel != SERVER_TO_USER_PREFIX + self.user.user_id:
                 return self._subscription_error(
-                    channel, "only the signed-in user may subscribe to their channel", 403
+                    channel, "only the signed-in user may subscribe to their channel", 401
                 )
             self.channels[channel] = None
             return [Send(encode("pusher_internal:subscription_succeeded", "{}", channel))]
@@ -280,7 +280,7 @@ class Session:
         if not user_id or len(user_id) > self.app.max_user_id_length:
             return f"user_id must be 1-{self.app.max_user_id_length} characters"
         user_info = raw.get("user_info")
-        encoded = json.dumps(user_info, separators=(",", ":")).encode()
+        encoded = json.dumps(user_info, separators=(",", ":"), ensure_ascii=False).encode()
         if len(encoded) > self.app.max_presence_user_info_bytes:
             return f"user_info is over {self.app.max_presence_user_info_bytes} bytes"
         return Member(user_id, user_info)
@@ -345,7 +345,13 @@ class Session:
         if not isinstance(raw_watchlist, list):
             problem = "watchlist must be a list of user ids"
             return [Send(encode_error(problem, ErrorCode.UNAUTHORIZED))]
-        watchlist = tuple(dict.fromkeys(str(w) for w in raw_watchlist if isinstance(w, str | int)))
+        watchlist = tuple(
+            dict.fromkeys(
+                str(w)
+                for w in raw_watchlist
+                if isinstance(w, str | int) and not isinstance(w, bool)
+            )
+        )
         effects: list[Effect] = [Send(encode("pusher:signin_success", {"user_data": user_data}))]
         limit = self.app.watchlist_limit
         if len(watchlist) > limit:

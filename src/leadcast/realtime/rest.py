@@ -69,9 +69,21 @@ class RestApi:
         self.node = node
 
     def handle(
-        self, method: str, raw_path: str, query: str, body: bytes, now: float
+        self,
+        method: str,
+        raw_path: str,
+        query: str,
+        body: bytes,
+        now: float,
+        *,
+        monotonic: float | None = None,
     ) -> Response | None:
-        """Answer a request, or return ``None`` when the path is not part of this API."""
+        """Answer a request, or return ``None`` when the path is not part of this API.
+
+        Args:
+            now: wall-clock seconds, for the ``auth_timestamp`` window.
+            monotonic: the node's clock (cache expiry); defaults to ``now``.
+        """
         path = unquote(raw_path)
         params = {key.lower(): value for key, value in parse_qsl(query, keep_blank_values=True)}
         match = _APP_ROUTE.fullmatch(path)
@@ -99,7 +111,7 @@ class RestApi:
         if not app.enabled:
             return _error(403, "app is disabled")
         try:
-            return route(app, rest, params, body, now)
+            return route(app, rest, params, body, now if monotonic is None else monotonic)
         except RequestError as error:
             return _error(error.status, error.message)
 

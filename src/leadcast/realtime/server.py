@@ -465,7 +465,9 @@ class RealtimeServer:
             }
         if self.path_prefix and path.startswith(self.path_prefix + "/"):
             path = path[len(self.path_prefix) :]
-        response: Response | None = self.rest.handle(method, path, query, body, time.time())
+        response: Response | None = self.rest.handle(
+            method, path, query, body, time.time(), monotonic=time.monotonic()
+        )
         if response is None:
             return 404, {"error": f"no such endpoint: {path[:200]}"}
         return response.status, response.body

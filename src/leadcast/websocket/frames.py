@@ -98,7 +98,8 @@ def encode_text(text: str) -> bytes:
 
 
 def encode_close(code: int, reason: str = "") -> bytes:
-    raw = reason.encode("utf-8")[:123]
+    # At most 123 bytes, cut on a character boundary so the reason stays valid UTF-8.
+    raw = reason.encode("utf-8")[:123].decode("utf-8", "ignore").encode("utf-8")
     return encode_frame(Opcode.CLOSE, struct.pack("!H", code) + raw)
 
 
