@@ -26,7 +26,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 if [ "${1:-}" = "--with-node" ]; then
-  for dir in tests/e2e/node; do
+  for dir in tests/e2e/node dashboard; do
     [ -f "$dir/package-lock.json" ] || continue
     if ! command -v npm >/dev/null; then
       echo "npm is needed for the conformance tests; install Node.js >= 18." >&2

@@ -8,4 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "==> ruff check";          ruff check .
 echo "==> ruff format --check"; ruff format --check .
 echo "==> mypy --strict src/";  mypy
+echo "==> dashboard: tsc + vitest"; (cd dashboard && npm test --silent)
 echo "==> pytest";              pytest "$@"
