@@ -1,0 +1,190 @@
+"""Login, the caller, and the real-time endpoints a browser client needs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from leadcast.api.deps import Caller, ServicesDep, bearer_token, read_object
+from leadcast.api.schemas import (
+    BroadcastAuthOut,
+    LoginOut,
+    LoginRequest,
+    PMOut,
+    RealtimeConfigOut,
+    UserAuthOut,
+    UserOut,
+)
+from leadcast.leads.notifications import format_timestamp
+from leadcast.protocol.channels import validate_channel_name
+from leadcast.protocol.signatures import channel_auth, user_auth
+from leadcast.services.distribution import EVENT, channel_for
+from leadcast.services.errors import Forbidden, InvalidInput, ServiceError
+
+__all__ = ["router"]
+
+router = APIRouter()
+_SOCKET_ID = re.compile(r"^\d{1,20}\.\d{1,20}$")
+
+
+class NotConfigured(ServiceError):
+    """Broadcasting has no Pusher credentials (``BROADCAST_DRIVER`` log or null)."""
+
+
+@router.post(
+    "/auth/login",
+    response_model=LoginOut,
+    tags=["auth"],
+    summary="Log in",
+    description="Exchange an email and password for a bearer token (401 when they are wrong).",
+)
+async def login(body: LoginRequest, found: ServicesDep) -> dict[str, Any]:
+    result = await run_in_threadpool(found.accounts.login, body.email, body.password)
+    return {
+        "token": result.token,
+        "expires_at": format_timestamp(result.expires_at),
+        "user": result.user.as_dict(),
+    }
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    tags=["auth"],
+    summary="Log out",
+    description="Revoke the bearer token of this request.",
+)
+async def logout(
+    user: Caller, found: ServicesDep, token: Annotated[str, Depends(bearer_token)]
+) -> None:
+    await run_in_threadpool(found.accounts.logout, token)
+
+
+@router.get(
+    "/me",
+    response_model=PMOut | UserOut,
+    tags=["auth"],
+    summary="The logged-in user",
+    description="The user the bearer token belongs to; for a PM with preferences and stats.",
+)
+async def me(user: Caller, found: ServicesDep) -> dict[str, Any]:
+    if user.is_admin:
+        return user.as_dict()
+    view = await run_in_threadpool(found.accounts.get_pm, user.id)
+    return view.as_dict()
+
+
+def _credentials(found: ServicesDep) -> tuple[str, str]:
+    settings = found.settings
+    if not settings.pusher_app_key or not settings.pusher_app_secret:
+        raise NotConfigured("real-time broadcasting is not configured on this server")
+    return settings.pusher_app_key, settings.pusher_app_secret
+
+
+def _socket_id(data: dict[str, Any]) -> str:
+    socket_id = data.get("socket_id")
+    if not isinstance(socket_id, str) or not _SOCKET_ID.match(socket_id):
+        raise InvalidInput({"socket_id": "must be a socket id like 123.456"})
+    return socket_id
+
+
+@router.post(
+    "/broadcasting/auth",
+    response_model=BroadcastAuthOut,
+    tags=["real-time"],
+    summary="Authorise a private channel subscription",
+    description=(
+        "Laravel-compatible channel authorisation for pusher-js / Laravel Echo: form-encoded "
+        "or JSON `socket_id` and `channel_name`, with `Authorization: Bearer <token>`. A "
+        "property manager may subscribe only to `private-property-manager.{their id}`: any "
+        "other channel is 403; no or an invalid token is 401."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "socket_id": {"type": "string", "example": "123.456"},
+                            "channel_name": {
+                                "type": "string",
+                                "example": "private-property-manager.2",
+                            },
+                        },
+                        "required": ["socket_id", "channel_name"],
+                    }
+                }
+            }
+        }
+    },
+)
+async def broadcasting_auth(request: Request, user: Caller, found: ServicesDep) -> dict[str, str]:
+    data = await read_object(request)
+    socket_id = _socket_id(data)
+    channel = data.get("channel_name")
+    problem = validate_channel_name(channel)
+    if problem is not None or not isinstance(channel, str):
+        raise InvalidInput({"channel_name": problem or "must be a channel name"})
+    if user.is_admin or channel != channel_for(user.id):
+        raise Forbidden(f"you may not subscribe to {channel}")
+    key, secret = _credentials(found)
+    return {"auth": channel_auth(key, secret, socket_id, channel, None)}
+
+
+@router.post(
+    "/broadcasting/user-auth",
+    response_model=UserAuthOut,
+    tags=["real-time"],
+    summary="Authenticate a connection (pusher:signin)",
+    description=(
+        "User authentication for pusher-js `signin()`: form-encoded or JSON `socket_id`, "
+        "Bearer token. Returns the signed `user_data` (`id` and `user_info.name`)."
+    ),
+)
+async def broadcasting_user_auth(
+    request: Request, user: Caller, found: ServicesDep
+) -> dict[str, str]:
+    data = await read_object(request)
+    socket_id = _socket_id(data)
+    key, secret = _credentials(found)
+    user_data = json.dumps(
+        {"id": str(user.id), "user_info": {"name": user.name, "role": user.role.value}},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return {"auth": user_auth(key, secret, socket_id, user_data), "user_data": user_data}
+
+
+@router.get(
+    "/realtime-config",
+    response_model=RealtimeConfigOut,
+    tags=["real-time"],
+    summary="Client configuration for pusher-js",
+    description=(
+        "What a browser needs to connect: the app key, cluster, WebSocket host and port "
+        "(absent for hosted Pusher), TLS, the auth endpoints, the channel prefix (append the "
+        "PM's id) and the event name. No secret is included."
+    ),
+)
+async def realtime_config(found: ServicesDep) -> dict[str, Any]:
+    settings = found.settings
+    own_host = settings.pusher_host is not None
+    return {
+        "enabled": settings.broadcast_driver == "pusher",
+        "key": settings.pusher_app_key,
+        "cluster": settings.pusher_app_cluster,
+        "wsHost": settings.pusher_host,
+        "wsPort": settings.pusher_port if own_host else None,
+        "wssPort": settings.pusher_port if own_host else None,
+        "forceTLS": settings.pusher_scheme == "https",
+        "enabledTransports": ["ws", "wss"],
+        "authEndpoint": "/api/broadcasting/auth",
+        "userAuthEndpoint": "/api/broadcasting/user-auth",
+        "channelPrefix": "private-property-manager.",
+        "event": EVENT,
+    }

@@ -1,0 +1,1 @@
+"""Alembic migrations of the leadcast schema (run them with ``leadcast.db.migrate``)."""

@@ -1,0 +1,121 @@
+"""The SQL of distribution's hot path, built once (see ``services.distribution``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, bindparam, case, insert, literal, or_, select, update
+
+from leadcast.db.models import (
+    Distribution,
+    Lead,
+    NotificationRow,
+    OutboxMessage,
+    PMPreferences,
+    PMPropertyType,
+    PMServiceZip,
+    UTCDateTime,
+)
+
+__all__ = [
+    "COUNT_ASSIGNED",
+    "INSERT_DISTRIBUTIONS",
+    "INSERT_LEAD",
+    "INSERT_NOTIFICATIONS",
+    "INSERT_OUTBOX",
+    "PROFILE_COLUMNS",
+    "candidates_query",
+    "lock_query",
+]
+
+PREFS = PMPreferences.__table__.c
+PROFILE_COLUMNS = [
+    PREFS[name]
+    for name in (
+        "user_id",
+        "active",
+        "min_units",
+        "max_units",
+        "daily_cap",
+        "max_open_leads",
+        "leads_today",
+        "counted_on",
+        "open_leads",
+        "last_assigned_at",
+    )
+]
+
+
+# Statements of the hot path, built once. RETURNING makes SQLAlchemy send each batch of rows
+# as one multi-row INSERT ("insertmanyvalues") rather than one INSERT per row.
+INSERT_LEAD = insert(Lead).returning(Lead.id)
+INSERT_DISTRIBUTIONS = insert(Distribution).returning(Distribution.id, sort_by_parameter_order=True)
+INSERT_NOTIFICATIONS = insert(NotificationRow).returning(NotificationRow.id)
+INSERT_OUTBOX = insert(OutboxMessage).returning(OutboxMessage.id)
+COUNT_ASSIGNED = (
+    update(PMPreferences)
+    .where(PREFS.user_id.in_(bindparam("c_ids", expanding=True)))
+    .values(
+        leads_today=case(
+            (PREFS.counted_on == bindparam("c_today"), PREFS.leads_today + 1),
+            else_=literal(1),
+        ),
+        counted_on=bindparam("c_today"),
+        open_leads=PREFS.open_leads + 1,
+        last_assigned_at=bindparam("c_now", type_=UTCDateTime()),
+    )
+)
+
+
+def candidates_query(*, with_units: bool, limited: bool) -> Select[Any]:
+    """Candidates for a lead (bind ``c_zip``, ``c_type``, ``c_today``, ``c_units``, ``c_limit``).
+
+    Limited, the fairest come first: fewest leads today, then longest since the last lead
+    (never first), then the lower id, as the domain's own tie-break.
+    """
+    prefs = PREFS
+    conditions = [
+        prefs.user_id.in_(
+            select(PMServiceZip.pm_id).where(PMServiceZip.zip_code == bindparam("c_zip"))
+        ),
+        prefs.user_id.in_(
+            select(PMPropertyType.pm_id).where(PMPropertyType.property_type == bindparam("c_type"))
+        ),
+        prefs.active.is_(True),
+        # Pre-filters only (the domain decides): caps that are surely reached today.
+        or_(prefs.max_open_leads.is_(None), prefs.open_leads < prefs.max_open_leads),
+        or_(
+            prefs.daily_cap.is_(None),
+            and_(
+                prefs.daily_cap > 0,
+                or_(
+                    prefs.counted_on.is_(None),
+                    prefs.counted_on != bindparam("c_today"),
+                    prefs.leads_today < prefs.daily_cap,
+                ),
+            ),
+        ),
+    ]
+    if with_units:
+        units = bindparam("c_units", type_=Integer())
+        conditions.append(or_(prefs.min_units.is_(None), prefs.min_units <= units))
+        conditions.append(or_(prefs.max_units.is_(None), prefs.max_units >= units))
+    query = select(*PROFILE_COLUMNS).where(*conditions)
+    if not limited:
+        return query
+    today_count = case(
+        (prefs.counted_on == bindparam("c_today"), prefs.leads_today), else_=literal(0)
+    )
+    return query.order_by(
+        today_count, prefs.last_assigned_at.asc().nulls_first(), prefs.user_id
+    ).limit(bindparam("c_limit", type_=Integer()))
+
+
+def lock_query(*, postgres: bool) -> Select[Any]:
+    """The chosen PMs' rows (bind ``c_ids``), locked on PostgreSQL, in id order."""
+    query = (
+        select(*PROFILE_COLUMNS)
+        .where(PREFS.user_id.in_(bindparam("c_ids", expanding=True)))
+        .order_by(PREFS.user_id)
+    )
+    return query.with_for_update() if postgres else query

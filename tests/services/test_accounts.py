@@ -1,0 +1,229 @@
+"""Accounts: users, passwords, login tokens, PM preferences and API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from leadcast.db.models import ApiKey, ApiToken, User
+from leadcast.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from leadcast.services.profiles import Preferences, Role
+from leadcast.services.security import (
+    ScryptParams,
+    hash_password,
+    hash_secret,
+    verify_password,
+)
+from tests.support.factories import FakeClock, accounts, make_pm
+
+
+def test_passwords_are_salted_scrypt_hashes() -> None:
+    first, second = hash_password("hunter2-long"), hash_password("hunter2-long")
+    assert first.startswith("scrypt$16384$8$1$") and first != second
+    assert verify_password("hunter2-long", first)
+    assert not verify_password("hunter2-lonG", first)
+
+
+@pytest.mark.parametrize("stored", ["", "md5$abc", "scrypt$x$8$1$a$b", "scrypt$16$1$1$!!$!!"])
+def test_malformed_hashes_never_match(stored: str) -> None:
+    assert not verify_password("anything", stored)
+
+
+def test_cost_parameters_travel_with_the_hash() -> None:
+    cheap = hash_password("password123", ScryptParams(n=16, r=1, p=1))
+    assert cheap.startswith("scrypt$16$1$1$")
+    assert verify_password("password123", cheap)
+
+
+def test_create_and_log_in(engine: Engine) -> None:
+    service = accounts(engine)
+    user = service.create_user(email=" Avery@Example.COM ", password="password123")
+    assert (user.email, user.name, user.role) == ("avery@example.com", "avery", Role.PM)
+    result = service.login("AVERY@example.com", "password123")
+    assert result.token.startswith("lct_") and result.user == user
+    assert service.user_for_token(result.token) == user
+    with engine.connect() as connection:
+        stored = connection.scalar(select(ApiToken.token_hash))
+        password_hash = connection.scalar(select(User.password_hash))
+    assert stored == hash_secret(result.token) and result.token not in str(stored)
+    assert "password123" not in str(password_hash)
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("avery@example.com", "wrong-password"), ("nobody@example.com", "password123")],
+)
+def test_wrong_credentials_are_one_error(engine: Engine, email: str, password: str) -> None:
+    service = accounts(engine)
+    service.create_user(email="avery@example.com", password="password123")
+    with pytest.raises(NotAuthenticated, match="wrong email or password"):
+        service.login(email, password)
+
+
+def test_logout_revokes_the_token(engine: Engine) -> None:
+    service = accounts(engine)
+    service.create_user(email="a@example.com", password="password123")
+    token = service.login("a@example.com", "password123").token
+    service.logout(token)
+    with pytest.raises(NotAuthenticated):
+        service.user_for_token(token)
+
+
+@pytest.mark.parametrize("token", ["", "lct_unknown", "not-a-token", "lct_" + "x" * 200])
+def test_unknown_tokens_are_refused(engine: Engine, token: str) -> None:
+    with pytest.raises(NotAuthenticated):
+        accounts(engine).user_for_token(token)
+
+
+def test_tokens_expire(engine: Engine) -> None:
+    clock = FakeClock()
+    service = accounts(engine, clock=clock)
+    service.create_user(email="a@example.com", password="password123")
+    token = service.login("a@example.com", "password123").token
+    clock.advance(30 * 24 * 3600 + 1)
+    with pytest.raises(NotAuthenticated, match="expired"):
+        service.user_for_token(token)
+
+
+def test_a_new_password_ends_every_session(engine: Engine) -> None:
+    service = accounts(engine)
+    user = service.create_user(email="a@example.com", password="password123")
+    token = service.login("a@example.com", "password123").token
+    service.set_password(user.id, "another-password")
+    with pytest.raises(NotAuthenticated):
+        service.user_for_token(token)
+    assert service.login("a@example.com", "another-password").user == user
+    with pytest.raises(NotFound):
+        service.set_password(2_000_000_000, "another-password")
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "a@" + "b" * 260 + ".com"}, "email"),
+        ({"password": "short"}, "password"),
+        ({"password": "x" * 257}, "password"),
+        ({"name": "x" * 201}, "name"),
+    ],
+)
+def test_invalid_users_are_refused(engine: Engine, options: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        accounts(engine).create_user(
+            **({"email": "a@example.com", "password": "password123"} | options)
+        )
+    assert field in caught.value.fields
+    with engine.connect() as connection:
+        assert connection.scalar(select(User.id)) is None
+
+
+def test_an_email_is_taken_once(engine: Engine) -> None:
+    service = accounts(engine)
+    service.create_user(email="a@example.com", password="password123")
+    with pytest.raises(Conflict):
+        service.create_user(email="A@example.com", password="password123", role=Role.ADMIN)
+
+
+def test_pm_preferences_are_normalised_and_stored(engine: Engine) -> None:
+    pm = make_pm(
+        engine,
+        "pm@example.com",
+        zips=("78702", " 78701 ", "78702"),
+        types=("Multi-Family", "residential", "apartments"),
+        min_units=5,
+        max_units=500,
+        daily_cap=10,
+    )
+    view = accounts(engine).get_pm(pm.id)
+    assert view.preferences == Preferences(
+        active=True,
+        property_types=("multifamily", "residential"),
+        service_zips=("78701", "78702"),
+        min_units=5,
+        max_units=500,
+        daily_cap=10,
+        max_open_leads=None,
+    )
+    assert view.as_dict()["stats"] == {"leads_today": 0, "open_leads": 0, "last_assigned_at": None}
+
+
+@pytest.mark.parametrize(
+    ("preferences", "field"),
+    [
+        (Preferences(property_types=("castle",)), "property_types"),
+        (Preferences(service_zips=("7870",)), "service_zips"),
+        (Preferences(service_zips=tuple(f"{n:05d}" for n in range(5001))), "service_zips"),
+        (Preferences(min_units=-1), "min_units"),
+        (Preferences(daily_cap=10_000_000), "daily_cap"),
+        (Preferences(min_units=10, max_units=5), "max_units"),
+    ],
+)
+def test_invalid_preferences_are_refused(
+    engine: Engine, preferences: Preferences, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        accounts(engine).create_user(
+            email="a@example.com", password="password123", preferences=preferences
+        )
+    assert field in caught.value.fields
+
+
+def test_update_a_pm(engine: Engine) -> None:
+    pm = make_pm(engine, "pm@example.com")
+    service = accounts(engine)
+    view = service.update_pm(
+        pm.id, name="Renamed", changes={"service_zips": ["78705"], "daily_cap": 3}
+    )
+    assert view.user.name == "Renamed"
+    assert view.preferences.service_zips == ("78705",)
+    assert view.preferences.property_types == ("residential",)
+    assert view.preferences.daily_cap == 3
+    view = service.update_pm(pm.id, changes={"daily_cap": None, "active": False})
+    assert (view.preferences.daily_cap, view.preferences.active) == (None, False)
+    with pytest.raises(InvalidInput) as caught:
+        service.update_pm(pm.id, changes={"colour": "red"})
+    assert "colour" in caught.value.fields
+    with pytest.raises(NotFound):
+        service.update_pm(2_000_000_000, name="x")
+
+
+def test_list_pms_skips_admins(engine: Engine) -> None:
+    service = accounts(engine)
+    service.create_user(email="admin@example.com", password="password123", role=Role.ADMIN)
+    ids = [make_pm(engine, f"pm{n}@example.com").id for n in range(3)]
+    assert [v.user.id for v in service.list_pms()] == ids
+    assert [v.user.id for v in service.list_pms(limit=1, offset=1)] == ids[1:2]
+    assert service.count_pms() == 3
+    with pytest.raises(NotFound):
+        service.get_pm(2_000_000_000)
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(engine: Engine) -> None:
+    service = accounts(engine)
+    issued = service.issue_api_key(name="Website form")
+    assert issued.key.startswith("lck_") and issued.view.prefix == issued.key[:12]
+    with engine.connect() as connection:
+        stored = connection.scalar(select(ApiKey.key_hash))
+    assert stored == hash_secret(issued.key)
+    assert service.api_key_for(issued.key) == issued.view
+    assert [k.id for k in service.list_api_keys()] == [issued.view.id]
+    revoked = service.revoke_api_key(issued.view.id)
+    assert revoked.revoked_at is not None
+    with pytest.raises(NotAuthenticated):
+        service.api_key_for(issued.key)
+    with pytest.raises(NotFound):
+        service.revoke_api_key(2_000_000_000)
+
+
+@pytest.mark.parametrize("key", ["", "lck_nope", "lct_wrong-kind", "x" * 50])
+def test_unknown_api_keys_are_refused(engine: Engine, key: str) -> None:
+    with pytest.raises(NotAuthenticated):
+        accounts(engine).api_key_for(key)
+
+
+@pytest.mark.parametrize("name", ["", " ", "x" * 101])
+def test_api_key_names_are_limited(engine: Engine, name: str) -> None:
+    with pytest.raises(InvalidInput):
+        accounts(engine).issue_api_key(name=name)
