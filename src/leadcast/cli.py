@@ -8,10 +8,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from leadcast import __version__
+from leadcast.config import DEVELOPMENT_DEFAULTS, Settings, SettingsError
 from leadcast.protocol.apps import App, AppRegistry, apps_from_env, apps_from_toml
 from leadcast.protocol.errors import ConfigError
 
@@ -53,12 +55,67 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("LEADCAST_PATH_PREFIX", ""),
         help="serve under this path prefix, e.g. /ws (pusher-js option wsPath)",
     )
-    realtime.add_argument(
+    _log_level(realtime)
+
+    up = commands.add_parser(
+        "up",
+        help="run everything: lead API, dashboard, real-time server and outbox relay",
+        description=(
+            "Start the whole system in one process: the lead API with its dashboard and docs, "
+            "the real-time server, and the relay that delivers lead.distributed events. "
+            "Migrates the database (DATABASE_URL, default sqlite:///leadcast.db) and creates "
+            "demo accounts on first start, then prints how to log in."
+        ),
+    )
+    up.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    up.add_argument("--port", type=int, default=8001, help="API and dashboard port (8001)")
+    up.add_argument("--ws-port", type=int, default=6001, help="real-time server port (6001)")
+    up.add_argument(
+        "--no-realtime",
+        action="store_true",
+        help="do not start the real-time server (broadcast to PUSHER_HOST or hosted Pusher)",
+    )
+    up.add_argument("--demo", action="store_true", help="submit a realistic lead every few seconds")
+    up.add_argument(
+        "--demo-interval", type=float, default=4.0, help="seconds between demo leads (4)"
+    )
+    up.add_argument("--dashboard-dir", type=Path, default=None, help="built dashboard to serve")
+    _log_level(up)
+
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the database (DATABASE_URL) to the newest schema"
+    )
+    _log_level(migrate)
+
+    users = commands.add_parser("users", help="manage users (PMs and admins)")
+    user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = user_commands.add_parser(
+        "create",
+        help="create a PM (or, with --admin, an admin)",
+        description="Create a user in DATABASE_URL (migrated first if needed).",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True, help="8-256 characters")
+    create.add_argument("--name", default=None)
+    create.add_argument("--admin", action="store_true", help="an admin instead of a PM")
+    create.add_argument(
+        "--property-types", default="", help="comma-separated, e.g. residential,commercial"
+    )
+    create.add_argument("--zips", default="", help="service ZIP codes, e.g. 78701,78702")
+    create.add_argument("--min-units", type=int, default=None)
+    create.add_argument("--max-units", type=int, default=None)
+    create.add_argument("--daily-cap", type=int, default=None, help="no cap unless given")
+    create.add_argument("--max-open-leads", type=int, default=None, help="no cap unless given")
+    _log_level(create)
+    return parser
+
+
+def _log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--log-level",
         default=os.environ.get("LEADCAST_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
     )
-    return parser
 
 
 def load_apps(apps_file: Path | None) -> list[App]:
@@ -99,13 +156,13 @@ async def _serve_realtime(registry: AppRegistry, host: str, port: int, prefix: s
     await server.stop()
 
 
-def _run(coroutine_factory: object) -> None:
+def _run(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is installed on Linux and macOS
-        asyncio.run(coroutine_factory)  # type: ignore[arg-type]
+        asyncio.run(main)
     else:
-        uvloop.run(coroutine_factory)  # type: ignore[arg-type]
+        uvloop.run(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,13 +172,106 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Third-party chatter (every HTTP request, every migration plugin) only when debugging.
+    quiet = logging.DEBUG if args.log_level == "debug" else logging.WARNING
+    for name in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(name).setLevel(quiet)
     try:
         if args.command == "realtime":
             registry = AppRegistry(load_apps(args.apps_file))
-            if not 0 <= args.port <= 65535:
-                raise ConfigError(f"--port must be 0-65535, not {args.port}")
+            _check_port("--port", args.port)
             _run(_serve_realtime(registry, args.host, args.port, args.path_prefix))
-    except ConfigError as error:
+        elif args.command == "up":
+            return _up(args)
+        elif args.command == "migrate":
+            from leadcast.db import migrate
+
+            settings = _lead_settings(os.environ)
+            migrate(settings.database_url)
+            print(f"leadcast migrate: {settings.database_url} is at the newest schema")
+        elif args.command == "users":
+            return _create_user(args)
+    except (ConfigError, SettingsError) as error:
         print(f"leadcast {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"leadcast {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _check_port(option: str, port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{option} must be 0-65535, not {port}")
+
+
+def _lead_settings(env: Mapping[str, str]) -> Settings:
+    """Settings for commands that only touch the database: no broadcaster needed."""
+    return Settings.from_env({**DEVELOPMENT_DEFAULTS, **env})
+
+
+def _up(args: argparse.Namespace) -> int:
+    from leadcast.bootstrap import UpOptions, serve_up, up_environment
+
+    _check_port("--port", args.port)
+    _check_port("--ws-port", args.ws_port)
+    if args.demo_interval < 0.05:
+        raise ConfigError("--demo-interval must be at least 0.05 seconds")
+    options = UpOptions(
+        host=args.host,
+        port=args.port,
+        ws_port=args.ws_port,
+        realtime=not args.no_realtime,
+        demo=args.demo,
+        demo_interval=args.demo_interval,
+        dashboard_dir=args.dashboard_dir,
+    )
+    settings = Settings.from_env(up_environment(os.environ, options))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve_up(settings, options, stop)
+
+    _run(main())
+    return 0
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from leadcast.db import make_engine, migrate
+    from leadcast.services.accounts import Accounts
+    from leadcast.services.errors import ServiceError
+    from leadcast.services.profiles import Preferences, Role
+
+    settings = _lead_settings(os.environ)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        preferences = Preferences(
+            property_types=_split(args.property_types),
+            service_zips=_split(args.zips),
+            min_units=args.min_units,
+            max_units=args.max_units,
+            daily_cap=args.daily_cap,
+            max_open_leads=args.max_open_leads,
+        )
+        user = Accounts(engine).create_user(
+            email=args.email,
+            password=args.password,
+            name=args.name,
+            role=Role.ADMIN if args.admin else Role.PM,
+            preferences=None if args.admin else preferences,
+        )
+    except ServiceError as error:
+        print(f"leadcast users create: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"created {user.role} {user.email} (id {user.id})")
+    return 0
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
