@@ -1,7 +1,7 @@
 .PHONY: start test bench
 
 start:  ## start leadcast (installs what it needs first)
-	@bash scripts/start.sh
+	@bash scripts/start.sh $(ARGS)
 
 test:   ## run every check and test (installs what it needs first)
 	@bash scripts/test.sh

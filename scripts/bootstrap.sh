@@ -25,11 +25,20 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ "${1:-}" = "--with-node" ]; then
-  for dir in tests/e2e/node dashboard; do
+# --dashboard: the dashboard's packages; --with-node: every Node package set (tests too).
+node_dirs=""
+for arg in "$@"; do
+  case "$arg" in
+    --dashboard) node_dirs="$node_dirs dashboard" ;;
+    --with-node) node_dirs="$node_dirs dashboard tests/e2e/node" ;;
+    *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$node_dirs" ]; then
+  for dir in $(printf '%s\n' $node_dirs | sort -u); do
     [ -f "$dir/package-lock.json" ] || continue
     if ! command -v npm >/dev/null; then
-      echo "npm is needed for the conformance tests; install Node.js >= 18." >&2
+      echo "npm is needed (dashboard and conformance tests): install Node.js >= 20.19." >&2
       exit 1
     fi
     lock=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)

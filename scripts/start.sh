@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Start leadcast with embedded defaults.
+# Start the whole system with embedded defaults: SQLite, the in-process real-time server
+# and relay, demo accounts, the dashboard. Options go to `leadcast up` (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-export PUSHER_APP_ID=${PUSHER_APP_ID:-leadcast}
-export PUSHER_APP_KEY=${PUSHER_APP_KEY:-leadcast-key}
-export PUSHER_APP_SECRET=${PUSHER_APP_SECRET:-leadcast-secret-change-me}
-exec .venv/bin/leadcast realtime "$@"
+bash scripts/bootstrap.sh --dashboard
+echo "==> building the dashboard"
+(cd dashboard && npm run build --silent >/dev/null)
+exec .venv/bin/leadcast up "$@"
