@@ -127,6 +127,9 @@ class ApiClient:
     def patch(self, url: str, **options: Any) -> httpx.Response:
         return self.request("PATCH", url, **options)
 
+    def put(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("PUT", url, **options)
+
     def delete(self, url: str, **options: Any) -> httpx.Response:
         return self.request("DELETE", url, **options)
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadcast.config import Settings
 from leadcast.services.accounts import Accounts
+from leadcast.services.alerts import AlertSettingsStore
 from leadcast.services.distribution import Distributor
 from leadcast.services.errors import Forbidden, InvalidInput, NotAuthenticated
 from leadcast.services.inbox import Inbox
@@ -53,6 +54,7 @@ class Services:
     distributor: Distributor
     leads: LeadBook
     inbox: Inbox
+    alerts: AlertSettingsStore
 
     @classmethod
     def build(
@@ -64,6 +66,7 @@ class Services:
             distributor=Distributor.from_settings(engine, settings, on_commit=on_commit),
             leads=LeadBook(engine),
             inbox=Inbox(engine),
+            alerts=AlertSettingsStore(engine),
         )
 
 

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from leadcast.api.deps import Caller, ServicesDep, bearer_token, read_object
 from leadcast.api.schemas import (
+    AlertSettingsIn,
+    AlertSettingsOut,
     BroadcastAuthOut,
     LoginOut,
     LoginRequest,
@@ -76,6 +78,38 @@ async def me(user: Caller, found: ServicesDep) -> dict[str, Any]:
         return user.as_dict()
     view = await run_in_threadpool(found.accounts.get_pm, user.id)
     return view.as_dict()
+
+
+@router.get(
+    "/me/preferences",
+    response_model=AlertSettingsOut,
+    tags=["auth"],
+    summary="My alert settings",
+    description=(
+        "How the dashboard alerts the logged-in user: `sound` for excellent leads, the lowest "
+        "tier that pops a toast (`toast_min_tier`), and `desktop_notifications` while the tab "
+        "is hidden. Defaults until saved: no sound, every tier, no desktop notifications."
+    ),
+)
+async def alert_settings(user: Caller, found: ServicesDep) -> dict[str, Any]:
+    settings = await run_in_threadpool(found.alerts.get, user.id)
+    return settings.as_dict()
+
+
+@router.put(
+    "/me/preferences",
+    response_model=AlertSettingsOut,
+    tags=["auth"],
+    summary="Save my alert settings",
+    description="Any subset of the fields; the others keep their values. 422 names every "
+    "unknown field or invalid value, and then nothing is saved.",
+)
+async def save_alert_settings(
+    body: AlertSettingsIn, user: Caller, found: ServicesDep
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    settings = await run_in_threadpool(found.alerts.update, user.id, changes)
+    return settings.as_dict()
 
 
 def _credentials(found: ServicesDep) -> tuple[str, str]:

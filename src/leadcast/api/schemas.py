@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AlertSettingsIn",
+    "AlertSettingsOut",
     "ApiKeyIssued",
     "ApiKeyOut",
     "ApiKeyRequest",
@@ -41,6 +43,22 @@ class ErrorOut(BaseModel):
     fields: dict[str, str] | None = Field(
         default=None, description="For 422: each invalid field and what is wrong with it."
     )
+
+
+class AlertSettingsOut(BaseModel):
+    sound: bool = Field(description="Play a tone for excellent-tier leads.")
+    toast_min_tier: Literal["excellent", "good", "fair"] = Field(
+        description="The lowest tier that pops a toast; `fair` shows every lead."
+    )
+    desktop_notifications: bool = Field(description="OS notifications while the tab is hidden.")
+
+
+class AlertSettingsIn(_Strict):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sound: bool | None = None
+    toast_min_tier: Literal["excellent", "good", "fair"] | None = None
+    desktop_notifications: bool | None = None
 
 
 class LoginRequest(_Strict):

@@ -9,6 +9,7 @@ from leadcast.db.migrate import (
     migrate,
 )
 from leadcast.db.models import (
+    AlertSettings,
     ApiKey,
     ApiToken,
     Base,
@@ -25,6 +26,7 @@ from leadcast.db.models import (
 __all__ = [
     "MIGRATIONS",
     "SQLITE_BEGIN",
+    "AlertSettings",
     "ApiKey",
     "ApiToken",
     "Base",

@@ -110,6 +110,20 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AlertSettings(Base):
+    """How the dashboard alerts one user: sound, which tiers pop a toast, desktop alerts."""
+
+    __tablename__ = "alert_settings"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sound: Mapped[bool] = mapped_column(Boolean)
+    toast_min_tier: Mapped[str] = mapped_column(String(16))
+    desktop_notifications: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ApiToken(Base):
     __tablename__ = "api_tokens"
 
