@@ -30,7 +30,7 @@ node_dirs=""
 for arg in "$@"; do
   case "$arg" in
     --dashboard) node_dirs="$node_dirs dashboard" ;;
-    --with-node) node_dirs="$node_dirs dashboard tests/e2e/node" ;;
+    --with-node) node_dirs="$node_dirs dashboard tests/e2e/node tests/browser" ;;
     *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
