@@ -471,8 +471,8 @@ def test_score_lead_uses_configured_thresholds() -> None:
         ),
         (
             Tier.GOOD,
-            Badge("⭐ Good Match", "orange", "medium"),
-            {"text": "⭐ Good Match", "color": "orange", "priority": "medium"},
+            Badge("⭐ Good Match", "green", "medium"),
+            {"text": "⭐ Good Match", "color": "green", "priority": "medium"},
         ),
         (
             Tier.FAIR,

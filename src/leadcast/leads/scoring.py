@@ -289,7 +289,7 @@ def tier_for(score: int, config: ScoringConfig) -> Tier:
 
 _BADGES: Final[Mapping[Tier, Badge]] = {
     Tier.EXCELLENT: Badge("🔥 High Value", "red", "high"),
-    Tier.GOOD: Badge("⭐ Good Match", "orange", "medium"),
+    Tier.GOOD: Badge("⭐ Good Match", "green", "medium"),
     Tier.FAIR: Badge("Fair Match", "gray", "low"),
 }
 
@@ -301,6 +301,6 @@ def badge_for(tier: Tier) -> Badge:
         tier: the tier.
 
     Returns:
-        ``🔥 High Value``/red/high, ``⭐ Good Match``/orange/medium or ``Fair Match``/gray/low.
+        ``🔥 High Value``/red/high, ``⭐ Good Match``/green/medium or ``Fair Match``/gray/low.
     """
     return _BADGES[tier]
