@@ -125,7 +125,7 @@ def test_broadcasting_auth_without_credentials_is_503(engine: Any, pm: Login) ->
 
 
 def test_realtime_config_for_our_server(client: ApiClient) -> None:
-    config = client.get("/api/realtime-config").json()
+    config = client.get("/api/realtime-config", headers={"Host": "127.0.0.1:8001"}).json()
     assert config == {
         "enabled": True,
         "key": KEY,
@@ -141,6 +141,23 @@ def test_realtime_config_for_our_server(client: ApiClient) -> None:
         "event": "lead.distributed",
     }
     assert SECRET not in json.dumps(config)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("leads.example.com:8001", "leads.example.com"),
+        ("192.168.1.20:8001", "192.168.1.20"),
+        ("localhost:8001", "127.0.0.1"),
+    ],
+)
+def test_a_browser_on_another_machine_is_sent_to_the_host_it_used(
+    client: ApiClient, host: str, expected: str
+) -> None:
+    # The relay reaches the real-time server on loopback; a remote browser cannot.
+    config = client.get("/api/realtime-config", headers={"Host": host}).json()
+    assert config["wsHost"] == expected
+    assert config["wsPort"] == 6001
 
 
 def test_realtime_config_for_hosted_pusher(engine: Any) -> None:

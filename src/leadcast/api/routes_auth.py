@@ -31,6 +31,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 _SOCKET_ID = re.compile(r"^\d{1,20}\.\d{1,20}$")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 class NotConfigured(ServiceError):
@@ -205,14 +206,20 @@ async def broadcasting_user_auth(
         "PM's id) and the event name. No secret is included."
     ),
 )
-async def realtime_config(found: ServicesDep) -> dict[str, Any]:
+async def realtime_config(request: Request, found: ServicesDep) -> dict[str, Any]:
     settings = found.settings
     own_host = settings.pusher_host is not None
+    ws_host = settings.pusher_host
+    browser_host = request.url.hostname
+    if ws_host in _LOOPBACK and browser_host and browser_host not in _LOOPBACK:
+        # The relay reaches the server on loopback; a browser on another machine cannot,
+        # so it is sent to the host it reached this API on.
+        ws_host = browser_host
     return {
         "enabled": settings.broadcast_driver == "pusher",
         "key": settings.pusher_app_key,
         "cluster": settings.pusher_app_cluster,
-        "wsHost": settings.pusher_host,
+        "wsHost": ws_host,
         "wsPort": settings.pusher_port if own_host else None,
         "wssPort": settings.pusher_port if own_host else None,
         "forceTLS": settings.pusher_scheme == "https",
