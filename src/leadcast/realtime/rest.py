@@ -140,28 +140,22 @@ class RestApi:
     ) -> None:
         # The signature covers the path as the client wrote it; a client that escaped
         # characters in it may have signed either form.
-        try:
-            verify_request(
-                key=app.key,
-                secret=app.secret,
-                method=method,
-                path=raw_path,
-                params=params,
-                body=body,
-                now=now,
-            )
-        except SignatureError as error:
-            if path == raw_path or str(error) != "invalid auth_signature":
-                raise
-            verify_request(
-                key=app.key,
-                secret=app.secret,
-                method=method,
-                path=path,
-                params=params,
-                body=body,
-                now=now,
-            )
+        candidates = (raw_path,) if path == raw_path else (raw_path, path)
+        for candidate in candidates:
+            try:
+                verify_request(
+                    key=app.key,
+                    secret=app.secret,
+                    method=method,
+                    path=candidate,
+                    params=params,
+                    body=body,
+                    now=now,
+                )
+                return
+            except SignatureError as error:
+                if candidate is candidates[-1] or str(error) != "invalid auth_signature":
+                    raise
 
     # -- publishing ----------------------------------------------------------------------------
 
