@@ -217,6 +217,19 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(engine: Engine) -> None:
         service.revoke_api_key(2_000_000_000)
 
 
+def test_a_verified_key_is_cached_until_revoked_through_any_accounts(engine: Engine) -> None:
+    service, other = accounts(engine), accounts(engine)
+    issued = service.issue_api_key(name="Partner feed")
+    assert service.cached_api_key(issued.key) is None
+    assert service.api_key_for(issued.key) == issued.view
+    assert service.cached_api_key(issued.key) == issued.view
+    assert service.cached_api_key("lck_unknown") is None
+    other.revoke_api_key(issued.view.id)  # another Accounts of the process: forgotten at once
+    assert service.cached_api_key(issued.key) is None
+    with pytest.raises(NotAuthenticated):
+        service.api_key_for(issued.key)
+
+
 @pytest.mark.parametrize("key", ["", "lck_nope", "lct_wrong-kind", "x" * 50])
 def test_unknown_api_keys_are_refused(engine: Engine, key: str) -> None:
     with pytest.raises(NotAuthenticated):

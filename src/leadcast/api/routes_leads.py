@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -71,10 +72,11 @@ async def submit_lead(
     data = await read_json_object(request)
     lead = LeadInput.parse(data)
     api_key_id = submitter.id if isinstance(submitter, ApiKeyView) else None
-    result = await run_in_threadpool(
+    result = await anyio.to_thread.run_sync(
         lambda: found.distributor.submit(
             lead, idempotency_key=idempotency_key, api_key_id=api_key_id
-        )
+        ),
+        limiter=found.submit_limiter,
     )
     return JSONResponse(result.as_dict(), status_code=201 if result.created else 200)
 

@@ -74,7 +74,7 @@ and above, fair below, so a tier means the same thing over time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 from leadcast.leads.model import (
@@ -107,22 +107,28 @@ _BASE: Final = "base"
 _MATCH: Final = "match"
 _QUALITY: Final = "quality"
 
-_Rule = Callable[[LeadFacts, PMProfile], Reason | None]
+# Every rule's outcomes, built once (``Reason`` is immutable): scoring runs once per PM.
+_TYPE_MATCH: Final = Reason(10, MATCHES_PROPERTY_TYPE, _MATCH)
+_TYPE_MISMATCH: Final = Reason(-20, "Not one of your property types", _MATCH)
+_AREA_MATCH: Final = Reason(10, TARGET_SERVICE_AREA, _MATCH)
+_AREA_MISMATCH: Final = Reason(-20, "Outside your service area", _MATCH)
+_UNITS_BELOW: Final = Reason(-10, "Fewer units than your minimum", _MATCH)
+_UNITS_ABOVE: Final = Reason(-10, "More units than your maximum", _MATCH)
+_UNITS_SWEET: Final = Reason(10, "Unit count is in the sweet spot of your range", _MATCH)
+_UNITS_WITHIN: Final = Reason(5, "Unit count is within your range", _MATCH)
+_AT_LIMIT: Final = Reason(-10, "You are at your lead limit", _MATCH)
+_ROOM: Final = Reason(5, "You have room for more leads", _MATCH)
 
 
 # -- match fit -------------------------------------------------------------------------
 
 
 def _property_type(lead: LeadFacts, pm: PMProfile) -> Reason:
-    if lead.property_type in pm.property_types:
-        return Reason(10, MATCHES_PROPERTY_TYPE, _MATCH)
-    return Reason(-20, "Not one of your property types", _MATCH)
+    return _TYPE_MATCH if lead.property_type in pm.property_types else _TYPE_MISMATCH
 
 
 def _service_area(lead: LeadFacts, pm: PMProfile) -> Reason:
-    if zip5(lead.zip_code) in pm.service_zips:
-        return Reason(10, TARGET_SERVICE_AREA, _MATCH)
-    return Reason(-20, "Outside your service area", _MATCH)
+    return _AREA_MATCH if zip5(lead.zip_code) in pm.service_zips else _AREA_MISMATCH
 
 
 def _unit_range(lead: LeadFacts, pm: PMProfile) -> Reason | None:
@@ -130,95 +136,117 @@ def _unit_range(lead: LeadFacts, pm: PMProfile) -> Reason | None:
     if units is None or (low is None and high is None):
         return None
     if low is not None and units < low:
-        return Reason(-10, "Fewer units than your minimum", _MATCH)
+        return _UNITS_BELOW
     if high is not None and units > high:
-        return Reason(-10, "More units than your maximum", _MATCH)
+        return _UNITS_ABOVE
     if low is not None and high is not None and 2 * abs(2 * units - (low + high)) <= high - low:
-        return Reason(10, "Unit count is in the sweet spot of your range", _MATCH)
-    return Reason(5, "Unit count is within your range", _MATCH)
+        return _UNITS_SWEET
+    return _UNITS_WITHIN
 
 
 def _capacity(lead: LeadFacts, pm: PMProfile) -> Reason | None:
-    caps = [
-        (cap, used)
-        for cap, used in ((pm.daily_cap, pm.leads_today), (pm.max_open_leads, pm.open_leads))
-        if cap is not None
-    ]
-    if any(used >= cap for cap, used in caps):
-        return Reason(-10, "You are at your lead limit", _MATCH)
-    if all(2 * (cap - used) >= cap for cap, used in caps):
-        return Reason(5, "You have room for more leads", _MATCH)
+    daily, opened = pm.daily_cap, pm.max_open_leads
+    if (daily is not None and pm.leads_today >= daily) or (
+        opened is not None and pm.open_leads >= opened
+    ):
+        return _AT_LIMIT
+    if (daily is None or 2 * (daily - pm.leads_today) >= daily) and (
+        opened is None or 2 * (opened - pm.open_leads) >= opened
+    ):
+        return _ROOM
     return None
+
+
+_MATCH_RULES: Final = (_property_type, _service_area, _unit_range, _capacity)
 
 
 # -- lead quality ----------------------------------------------------------------------
 
-
-def _contact(lead: LeadFacts, pm: PMProfile) -> Reason:
-    if lead.has_email and lead.has_phone:
-        return Reason(10, "Email and phone provided", _QUALITY)
-    if lead.has_email:
-        return Reason(6, "Email provided", _QUALITY)
-    if lead.has_phone:
-        return Reason(6, "Phone provided", _QUALITY)
-    return Reason(-10, "No email or phone", _QUALITY)
+_BOTH: Final = Reason(10, "Email and phone provided", _QUALITY)
+_EMAIL: Final = Reason(6, "Email provided", _QUALITY)
+_PHONE: Final = Reason(6, "Phone provided", _QUALITY)
+_NO_CONTACT: Final = Reason(-10, "No email or phone", _QUALITY)
 
 
-# (fewest units, points, text), largest bucket first.
+def _contact(has_email: bool, has_phone: bool) -> Reason:
+    if has_email and has_phone:
+        return _BOTH
+    if has_email:
+        return _EMAIL
+    if has_phone:
+        return _PHONE
+    return _NO_CONTACT
+
+
+# (fewest units, reason), largest bucket first.
 _PORTFOLIO: Final = (
-    (100, 20, "Large portfolio (100+ units)"),
-    (20, 12, "Mid-size portfolio (20-99 units)"),
-    (5, 6, "Portfolio of 5-19 units"),
-    (1, 2, "Small portfolio (1-4 units)"),
+    (100, Reason(20, "Large portfolio (100+ units)", _QUALITY)),
+    (20, Reason(12, "Mid-size portfolio (20-99 units)", _QUALITY)),
+    (5, Reason(6, "Portfolio of 5-19 units", _QUALITY)),
+    (1, Reason(2, "Small portfolio (1-4 units)", _QUALITY)),
 )
 
 
-def _portfolio(lead: LeadFacts, pm: PMProfile) -> Reason | None:
-    units = lead.number_of_units
+def _portfolio(units: int | None) -> Reason | None:
     if units is not None:
-        for least, points, text in _PORTFOLIO:
+        for least, reason in _PORTFOLIO:
             if units >= least:
-                return Reason(points, text, _QUALITY)
+                return reason
     return None
 
 
-_REFERRAL: Final = (10, "Referral lead")
-_WEBSITE: Final = (5, "Submitted through the website")
-# Compact source spelling (lower case, letters and digits only) → (points, text).
-_SOURCES: Final[Mapping[str, tuple[int, str]]] = {
+_REFERRAL: Final = Reason(10, "Referral lead", _QUALITY)
+_WEBSITE: Final = Reason(5, "Submitted through the website", _QUALITY)
+# Compact source spelling (lower case, letters and digits only) → reason.
+_SOURCES: Final[Mapping[str, Reason]] = {
     "referral": _REFERRAL,
     "referred": _REFERRAL,
     "website": _WEBSITE,
     "web": _WEBSITE,
     "webform": _WEBSITE,
     "organic": _WEBSITE,
-    "partner": (5, "From a partner listing"),
+    "partner": Reason(5, "From a partner listing", _QUALITY),
 }
 _NOT_ALNUM: Final = re.compile(r"[^a-z0-9]+")
 
 
-def _source(lead: LeadFacts, pm: PMProfile) -> Reason | None:
-    if lead.source is None:
+def _source(source: str | None) -> Reason | None:
+    if source is None:
         return None
-    found = _SOURCES.get(_NOT_ALNUM.sub("", lead.source.lower()))
-    return None if found is None else Reason(found[0], found[1], _QUALITY)
+    return _SOURCES.get(_NOT_ALNUM.sub("", source.lower()))
 
 
-# (group, label, cap, rules), in breakdown order.
-_GROUPS: Final[tuple[tuple[str, str, Callable[[ScoringConfig], int], tuple[_Rule, ...]], ...]] = (
-    (
-        _MATCH,
-        "Match fit",
-        lambda config: config.match_cap,
-        (_property_type, _service_area, _unit_range, _capacity),
-    ),
-    (
-        _QUALITY,
-        "Lead quality",
-        lambda config: config.quality_cap,
-        (_contact, _portfolio, _source),
-    ),
-)
+def _capped(fired: list[Reason], label: str, cap: int, group: str) -> list[Reason]:
+    """``fired``, plus the negative "capped" entry when their total is over ``cap``."""
+    total = sum(reason.points for reason in fired)
+    if total > cap:
+        fired.append(Reason(cap - total, f"{label} capped at {cap} points", group))
+    return fired
+
+
+_QualityKey = tuple[bool, bool, int | None, str | None, int]
+_QUALITY_MEMO: dict[_QualityKey, tuple[Reason, ...]] = {}
+_QUALITY_MEMO_SIZE: Final = 1024
+
+
+def _quality(
+    has_email: bool, has_phone: bool, units: int | None, source: str | None, cap: int
+) -> tuple[Reason, ...]:
+    """The lead-quality group (with its cap entry): the same for every PM, so it is worked
+    out once per lead (memoised) rather than once per PM."""
+    key = (has_email, has_phone, units, source, cap)
+    found = _QUALITY_MEMO.get(key)
+    if found is None:
+        fired = [
+            reason
+            for reason in (_contact(has_email, has_phone), _portfolio(units), _source(source))
+            if reason is not None
+        ]
+        found = tuple(_capped(fired, "Lead quality", cap, _QUALITY))
+        if len(_QUALITY_MEMO) >= _QUALITY_MEMO_SIZE:
+            _QUALITY_MEMO.clear()
+        _QUALITY_MEMO[key] = found
+    return found
 
 
 def score_lead(lead: LeadFacts, pm: PMProfile, config: ScoringConfig = DEFAULT_SCORING) -> Score:
@@ -238,20 +266,21 @@ def score_lead(lead: LeadFacts, pm: PMProfile, config: ScoringConfig = DEFAULT_S
         ValueError: when ``config`` is invalid.
     """
     config.check()
-    breakdown = [Reason(config.base_points, "Base score", _BASE)]
-    for group, label, cap_of, rules in _GROUPS:
-        fired = [reason for rule in rules if (reason := rule(lead, pm)) is not None]
-        breakdown.extend(fired)
-        total, cap = sum(reason.points for reason in fired), cap_of(config)
-        if total > cap:
-            breakdown.append(Reason(cap - total, f"{label} capped at {cap} points", group))
+    match = [reason for rule in _MATCH_RULES if (reason := rule(lead, pm)) is not None]
+    breakdown = [
+        Reason(config.base_points, "Base score", _BASE),
+        *_capped(match, "Match fit", config.match_cap, _MATCH),
+        *_quality(
+            lead.has_email, lead.has_phone, lead.number_of_units, lead.source, config.quality_cap
+        ),
+    ]
     raw = sum(reason.points for reason in breakdown)
     score = min(100, max(0, raw))
     tier = tier_for(score, config)
     return Score(
         score=score,
         tier=tier,
-        badge=badge_for(tier),
+        badge=_BADGES[tier],
         reasons=_reasons(breakdown, config.max_reasons),
         breakdown=tuple(breakdown),
     )

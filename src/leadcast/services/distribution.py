@@ -23,7 +23,9 @@ Theory of operation
    notification per recipient (sharing the distribution's id, which is therefore also the
    payload's ``notification_id``) and one outbox row (``lead.distributed`` on
    ``private-property-manager.{pm_id}``); then the recipients' counters (``leads_today`` for
-   the UTC day, ``open_leads``, ``last_assigned_at``) are updated.
+   the UTC day, ``open_leads``, ``last_assigned_at``) are updated. On PostgreSQL these are
+   two statements (round trips) with data-modifying CTEs, the rows sent as JSON arrays: the
+   lead with its distributions, then the notifications, outbox rows and counters.
 
 After the commit, ``on_commit`` (the relay's ``wake``) is called so the broadcast goes out
 at once instead of at the next poll. Nothing is broadcast from inside the transaction: a
@@ -235,20 +237,26 @@ class Distributor:
             connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
             with connection.begin():
                 matches = self._select(connection, facts, now)
-                lead_id: int = connection.execute(
-                    sql.INSERT_LEAD,
-                    {
-                        **_lead_columns(lead),
-                        "unique_id": lead.unique_id,
-                        "idempotency_key": key,
-                        "request_hash": fingerprint,
-                        "api_key_id": api_key_id,
-                        "recipients": len(matches),
-                        "created_at": now,
-                    },
-                ).scalar_one()
+                lead_row = {
+                    **_lead_columns(lead),
+                    "unique_id": lead.unique_id,
+                    "idempotency_key": key,
+                    "request_hash": fingerprint,
+                    "api_key_id": api_key_id,
+                    "recipients": len(matches),
+                    "created_at": now,
+                }
+                if matches and self._postgres:
+                    lead_id, distribution_ids = self._insert_pg(connection, lead_row, matches)
+                else:
+                    lead_id = connection.execute(sql.INSERT_LEAD, lead_row).scalar_one()
+                    distribution_ids = (
+                        self._insert_distributions(connection, lead_id, matches, now)
+                        if matches
+                        else []
+                    )
                 if matches:
-                    self._record(connection, lead, facts, lead_id, matches, now)
+                    self._record(connection, lead, facts, lead_id, matches, distribution_ids, now)
         return SubmitResult(lead_id, lead.unique_id, now, len(matches), created=True)
 
     def _select(self, connection: Connection, facts: LeadFacts, now: datetime) -> list[Match]:
@@ -300,16 +308,38 @@ class Distributor:
             for row in rows
         ]
 
-    def _record(
-        self,
-        connection: Connection,
-        lead: LeadInput,
-        facts: LeadFacts,
-        lead_id: int,
-        matches: list[Match],
-        now: datetime,
-    ) -> None:
-        distribution_ids: list[int] = list(
+    def _insert_pg(
+        self, connection: Connection, lead_row: dict[str, Any], matches: list[Match]
+    ) -> tuple[int, list[int]]:
+        """PostgreSQL: the lead and its distributions in one statement; their ids, the
+        distributions' in the order of ``matches``."""
+        rows = connection.execute(
+            sql.PG_INSERT_LEAD_AND_DISTRIBUTIONS,
+            {
+                **lead_row,
+                "status": "new",
+                "d_rows": json.dumps(
+                    [
+                        {
+                            "pm_id": match.pm.id,
+                            "score": match.score.score,
+                            "tier": match.score.tier.value,
+                            "reasons": list(match.score.reasons),
+                            "breakdown": _breakdown(match),
+                        }
+                        for match in matches
+                    ],
+                    ensure_ascii=False,
+                ),
+            },
+        ).all()
+        by_pm = {row.pm_id: row.id for row in rows}
+        return rows[0].lead_id, [by_pm[match.pm.id] for match in matches]
+
+    def _insert_distributions(
+        self, connection: Connection, lead_id: int, matches: list[Match], now: datetime
+    ) -> list[int]:
+        return list(
             connection.execute(
                 sql.INSERT_DISTRIBUTIONS,
                 [
@@ -319,10 +349,7 @@ class Distributor:
                         "score": match.score.score,
                         "tier": match.score.tier.value,
                         "reasons": list(match.score.reasons),
-                        "breakdown": [
-                            {"points": r.points, "text": r.text, "group": r.group}
-                            for r in match.score.breakdown
-                        ],
+                        "breakdown": _breakdown(match),
                         "status": "new",
                         "created_at": now,
                         "updated_at": now,
@@ -331,6 +358,18 @@ class Distributor:
                 ],
             ).scalars()
         )
+
+    def _record(
+        self,
+        connection: Connection,
+        lead: LeadInput,
+        facts: LeadFacts,
+        lead_id: int,
+        matches: list[Match],
+        distribution_ids: list[int],
+        now: datetime,
+    ) -> None:
+        """The notifications and outbox rows of the new distributions; the counters."""
         notification_rows: list[dict[str, Any]] = []
         outbox_rows: list[dict[str, Any]] = []
         for match, distribution_id in zip(matches, distribution_ids, strict=True):
@@ -376,12 +415,43 @@ class Distributor:
                     "next_attempt_at": now,
                 }
             )
+        if self._postgres:
+            connection.execute(
+                sql.PG_NOTIFY_QUEUE_AND_COUNT,
+                {
+                    "lead_id": lead_id,
+                    "now": now,
+                    "today": now.date(),
+                    "event": EVENT,
+                    "n_rows": json.dumps(
+                        [
+                            {
+                                "id": row["id"],
+                                "pm_id": row["pm_id"],
+                                "tier": row["tier"],
+                                "title": row["title"],
+                                "message": row["message"],
+                                "priority": row["priority"],
+                                "payload": row["payload"],
+                                "channel": outbox["channel"],
+                            }
+                            for row, outbox in zip(notification_rows, outbox_rows, strict=True)
+                        ],
+                        ensure_ascii=False,
+                    ),
+                },
+            )
+            return
         connection.execute(sql.INSERT_NOTIFICATIONS, notification_rows)
         connection.execute(sql.INSERT_OUTBOX, outbox_rows)
         connection.execute(
             sql.COUNT_ASSIGNED,
             {"c_ids": [match.pm.id for match in matches], "c_today": now.date(), "c_now": now},
         )
+
+
+def _breakdown(match: Match) -> list[dict[str, Any]]:
+    return [{"points": r.points, "text": r.text, "group": r.group} for r in match.score.breakdown]
 
 
 def _lead_columns(lead: LeadInput) -> dict[str, Any]:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, insert, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from leadcast.db.models import (
     Distribution,
@@ -23,6 +35,8 @@ __all__ = [
     "INSERT_LEAD",
     "INSERT_NOTIFICATIONS",
     "INSERT_OUTBOX",
+    "PG_INSERT_LEAD_AND_DISTRIBUTIONS",
+    "PG_NOTIFY_QUEUE_AND_COUNT",
     "PROFILE_COLUMNS",
     "candidates_query",
     "lock_query",
@@ -119,3 +133,63 @@ def lock_query(*, postgres: bool) -> Select[Any]:
         .order_by(PREFS.user_id)
     )
     return query.with_for_update() if postgres else query
+
+
+# PostgreSQL only: the writes of a lead with recipients in two statements (round trips)
+# instead of five. The rows go as one JSON array each (``:d_rows``, ``:n_rows``), taken apart
+# in their order by ``jsonb_to_recordset``; the statements' text never changes, so psycopg
+# prepares them on the server after a few uses.
+PG_INSERT_LEAD_AND_DISTRIBUTIONS = text(
+    """
+WITH new_lead AS (
+    INSERT INTO leads (
+        full_name, email, phone, property_type, street_address, city, state, zip_code,
+        number_of_units, source, unique_id, idempotency_key, request_hash, api_key_id,
+        recipients, created_at
+    ) VALUES (
+        :full_name, :email, :phone, :property_type, :street_address, :city, :state, :zip_code,
+        :number_of_units, :source, :unique_id, :idempotency_key, :request_hash, :api_key_id,
+        :recipients, :created_at
+    ) RETURNING id
+)
+INSERT INTO distributions (
+    lead_id, pm_id, score, tier, reasons, breakdown, status, created_at, updated_at
+)
+SELECT new_lead.id, d.pm_id, d.score, d.tier, d.reasons, d.breakdown, :status, :created_at,
+    :created_at
+FROM new_lead, ROWS FROM (
+    jsonb_to_recordset(CAST(:d_rows AS jsonb))
+        AS (pm_id bigint, score integer, tier text, reasons jsonb, breakdown jsonb)
+) WITH ORDINALITY AS d(pm_id, score, tier, reasons, breakdown, ord)
+ORDER BY d.ord
+RETURNING lead_id, id, pm_id
+"""
+)
+PG_NOTIFY_QUEUE_AND_COUNT = text(
+    """
+WITH rows AS (
+    SELECT * FROM ROWS FROM (
+        jsonb_to_recordset(CAST(:n_rows AS jsonb)) AS (
+            id bigint, pm_id bigint, tier text, title text, message text, priority text,
+            payload text, channel text
+        )
+    ) WITH ORDINALITY AS n(id, pm_id, tier, title, message, priority, payload, channel, ord)
+), notified AS (
+    INSERT INTO notifications (
+        id, pm_id, lead_id, tier, title, message, priority, payload, created_at
+    )
+    SELECT id, pm_id, :lead_id, tier, title, message, priority, payload, :now
+    FROM rows ORDER BY ord
+), queued AS (
+    INSERT INTO outbox (channel, event, data, created_at, attempts, next_attempt_at)
+    SELECT channel, :event, payload, :now, 0, :now
+    FROM rows ORDER BY ord
+)
+UPDATE pm_preferences SET
+    leads_today = CASE WHEN counted_on = :today THEN leads_today + 1 ELSE 1 END,
+    counted_on = :today,
+    open_leads = open_leads + 1,
+    last_assigned_at = :now
+WHERE user_id IN (SELECT pm_id FROM rows)
+"""
+)
