@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -142,6 +143,7 @@ async def _serve_realtime(registry: AppRegistry, host: str, port: int, prefix: s
         bound_host, bound_port = await server.start(host, port)
     except OSError as error:
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    gc.freeze()  # start-up objects live for the whole run: keep them out of full collections
     apps = ", ".join(f"{app.id} (key {app.key})" for app in registry)
     print(
         f"leadcast realtime {__version__}: listening on http://{bound_host}:{bound_port}"

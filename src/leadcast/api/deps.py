@@ -76,7 +76,7 @@ class Services:
         )
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
@@ -86,7 +86,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ApiKeyDep = Annotated[str | None, Depends(_api_key)]
 
 
-def bearer_token(credentials: BearerDep) -> str:
+async def bearer_token(credentials: BearerDep) -> str:
     """The bearer token; 401 without one."""
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated("missing bearer token")
