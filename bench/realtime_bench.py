@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from common import free_port, md_table, text_table
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BUILD = BENCH / "build"
@@ -259,12 +261,6 @@ def cpu_use(start: Sample, end: Sample) -> dict[str, float]:
             others = last.work_pct(first) - use[f"{name}_cpu_pct"]
             use[f"{name}_core_others_pct"] = round(max(0.0, others), 1)
     return use
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -882,20 +878,6 @@ def table_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]
 
 
 HEADER = ["scenario", "figure", "leadcast", "bare", "leadcast/bare", "target (leadcast)"]
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def detail_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
