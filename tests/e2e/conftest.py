@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import RunningServer, realtime_server
+from tests.e2e.server import DEFAULT_APP, RunningServer, realtime_server
+from tests.e2e.wsclient import PusherSocket
 
 
 @pytest.fixture(scope="module")
@@ -14,6 +15,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     path: Path = tmp_path_factory.mktemp("realtime")
     with realtime_server(path) as running:
         yield running
+
+
+@pytest.fixture
+def ws(server: RunningServer) -> Iterator[Callable[..., PusherSocket]]:
+    """Open Pusher sockets on app 1001 (or another key); all closed after the test."""
+    opened: list[PusherSocket] = []
+
+    def open_socket(key: str = DEFAULT_APP["key"]) -> PusherSocket:
+        sock = PusherSocket.open(server.ws_url, key)
+        opened.append(sock)
+        return sock
+
+    yield open_socket
+    for sock in opened:
+        sock.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -43,21 +43,6 @@ def other_api(server: RunningServer) -> Api:
 
 
 @pytest.fixture
-def ws(server: RunningServer) -> Iterator[Callable[..., PusherSocket]]:
-    """Open Pusher sockets on app 1001 (or another key); all closed after the test."""
-    opened: list[PusherSocket] = []
-
-    def open_socket(key: str = DEFAULT_APP["key"]) -> PusherSocket:
-        sock = PusherSocket.open(server.ws_url, key)
-        opened.append(sock)
-        return sock
-
-    yield open_socket
-    for sock in opened:
-        sock.close()
-
-
-@pytest.fixture
 def subscriber(ws: Callable[..., PusherSocket]) -> tuple[PusherSocket, str]:
     """A socket subscribed to a fresh public channel."""
     channel = unique("api")

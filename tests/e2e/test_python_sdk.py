@@ -51,20 +51,6 @@ def api(server: RunningServer) -> Api:
     return Api(server.host, server.port, DEFAULT_APP)
 
 
-@pytest.fixture
-def ws(server: RunningServer) -> Iterator[Any]:
-    opened: list[PusherSocket] = []
-
-    def open_socket(key: str = DEFAULT_APP["key"]) -> PusherSocket:
-        sock = PusherSocket.open(server.ws_url, key)
-        opened.append(sock)
-        return sock
-
-    yield open_socket
-    for sock in opened:
-        sock.close()
-
-
 def send_raw_request(client: Any, path: str, params: dict[str, Any]) -> Any:
     """POST ``params`` through the SDK's signing and transport, skipping its own checks."""
     inner = client._pusher_client
