@@ -120,7 +120,8 @@ describe("real-time connection", () => {
     act(() => screen.getByRole("button", { name: /Avery Quinn/ }).click());
     act(() => screen.getByRole("button", { name: "Log out" }).click());
     await screen.findByRole("button", { name: "Log in" });
-    expect(connection.disconnected).toBe(true);
+    // React runs an unmounted component's effect clean-ups after the commit, not within it.
+    await waitFor(() => expect(connection.disconnected).toBe(true));
     expect(h.api.logout).toHaveBeenCalled();
   });
 });
