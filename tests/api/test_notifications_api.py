@@ -43,6 +43,18 @@ def test_the_inbox_flow(client: ApiClient, api_key: str, pm: Login) -> None:
     assert client.get("/api/notifications", headers=pm.headers).json()["items"] == []
 
 
+def test_read_all_clears_both_counts_without_seen_all_first(
+    client: ApiClient, api_key: str, pm: Login
+) -> None:
+    fill(client, api_key, 1)
+    counts = "/api/notifications/unread-count"
+    assert client.get(counts, headers=pm.headers).json() == {"unread_count": 1, "unseen_count": 1}
+    assert client.post("/api/notifications/read-all", headers=pm.headers).json() == {"updated": 1}
+    assert client.get(counts, headers=pm.headers).json() == {"unread_count": 0, "unseen_count": 0}
+    [item] = client.get("/api/notifications", headers=pm.headers).json()["items"]
+    assert item["read_at"] is not None and item["seen_at"] == item["read_at"]
+
+
 def test_another_pms_notification_is_404(
     client: ApiClient, api_key: str, pm: Login, other_pm: Login
 ) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
-from leadcast.db.models import OutboxMessage
+from leadcast.db.models import NotificationRow, OutboxMessage
 from leadcast.services.distribution import Distributor
 from leadcast.services.errors import InvalidInput, NotFound
 from leadcast.services.inbox import Inbox
@@ -88,6 +89,34 @@ def test_mark_all_read_seen_and_clear(engine: Engine, pm_id: int) -> None:
     assert inbox.clear_all(pm_id) == 4
     assert inbox.list(pm_id)["items"] == []
     assert inbox.counts(pm_id) == {"unread_count": 0, "unseen_count": 0}
+
+
+def test_mark_all_read_marks_seen_too(engine: Engine, pm_id: int) -> None:
+    fill(engine, 2)
+    inbox = Inbox(engine)
+    assert inbox.counts(pm_id) == {"unread_count": 2, "unseen_count": 2}
+    assert inbox.mark_all_read(pm_id) == 2
+    assert inbox.counts(pm_id) == {"unread_count": 0, "unseen_count": 0}
+    items = inbox.list(pm_id)["items"]
+    assert all(i["read_at"] is not None and i["seen_at"] == i["read_at"] for i in items)
+
+
+def test_mark_all_read_also_sees_items_read_but_never_seen(engine: Engine, pm_id: int) -> None:
+    fill(engine, 2)
+    inbox = Inbox(engine)
+    first = inbox.list(pm_id)["items"][0]["id"]
+    # A row read before reading implied seeing (older data).
+    with engine.begin() as connection:
+        connection.execute(
+            update(NotificationRow)
+            .where(NotificationRow.id == first)
+            .values(read_at=datetime(2024, 1, 1, tzinfo=UTC))
+        )
+    assert inbox.counts(pm_id) == {"unread_count": 1, "unseen_count": 2}
+    assert inbox.mark_all_read(pm_id) == 1
+    assert inbox.counts(pm_id) == {"unread_count": 0, "unseen_count": 0}
+    [kept] = [i for i in inbox.list(pm_id)["items"] if i["id"] == first]
+    assert kept["read_at"] == "2024-01-01T00:00:00.000000Z"
 
 
 def test_one_pm_cannot_touch_anothers_inbox(engine: Engine, pm_id: int) -> None:

@@ -56,6 +56,7 @@ async def unread_count(user: PM, found: ServicesDep) -> dict[str, int]:
 @router.post(
     "/{notification_id}/read",
     summary="Mark one read",
+    description="The notification becomes read and seen; marking it again changes nothing.",
     responses={404: {"model": ErrorOut}},
 )
 async def mark_read(
@@ -64,7 +65,15 @@ async def mark_read(
     return await run_in_threadpool(found.inbox.mark_read, user.id, notification_id)
 
 
-@router.post("/read-all", response_model=UpdatedCountOut, summary="Mark all read")
+@router.post(
+    "/read-all",
+    response_model=UpdatedCountOut,
+    summary="Mark all read",
+    description=(
+        "Every unread notification becomes read and seen (as marking one read does), so both "
+        "counts drop to 0. `updated` is how many were unread."
+    ),
+)
 async def mark_all_read(user: PM, found: ServicesDep) -> dict[str, int]:
     return {"updated": await run_in_threadpool(found.inbox.mark_all_read, user.id)}
 

@@ -5,7 +5,7 @@ shows what arrives live and, after a reconnect, asks for what is newer than the 
 it has (``after``), so nothing the socket missed is lost. States, as timestamps:
 
 - ``seen_at``: the PM opened the bell with it listed (``mark_all_seen``);
-- ``read_at``: marked read, one or all;
+- ``read_at``: marked read, one or all; reading implies seeing, so both stamp ``seen_at`` too;
 - ``cleared_at``: "clear all" — gone from the inbox (and no longer unread).
 
 Pages go newest first; ``next_cursor`` is the id to pass as ``before`` for the next page.
@@ -151,8 +151,14 @@ class Inbox:
             return _item(row)
 
     def mark_all_read(self, pm_id: int) -> int:
-        """Mark every unread item read; returns how many changed."""
-        return self._stamp_all(pm_id, "read_at")
+        """Mark every unread item read and seen, as :meth:`mark_read` does for one.
+
+        Afterwards both counts are 0 (items read before reading implied seeing get seen too).
+
+        Returns:
+            How many items were unread.
+        """
+        return self._stamp_all(pm_id, "seen_at", "read_at")
 
     def mark_all_seen(self, pm_id: int) -> int:
         """Mark every unseen item seen (the bell was opened); returns how many changed."""
@@ -162,15 +168,19 @@ class Inbox:
         """Clear the inbox: every item leaves it; returns how many."""
         return self._stamp_all(pm_id, "cleared_at")
 
-    def _stamp_all(self, pm_id: int, column: str) -> int:
+    def _stamp_all(self, pm_id: int, *columns: str) -> int:
+        """Stamp each of ``columns``, in order, on the inbox items that lack it, in one
+        transaction; returns how many items the last column was stamped on."""
         n = NotificationRow
         now = self._clock()
-        stamped = getattr(n, column)
+        stamped = 0
         with self._writes.begin() as session:
-            result = session.execute(
-                update(n)
-                .where(n.pm_id == pm_id, n.cleared_at.is_(None), stamped.is_(None))
-                .values({column: now})
-                .execution_options(synchronize_session=False)
-            )
-            return int(getattr(result, "rowcount", 0))
+            for column in columns:
+                result = session.execute(
+                    update(n)
+                    .where(n.pm_id == pm_id, n.cleared_at.is_(None), getattr(n, column).is_(None))
+                    .values({column: now})
+                    .execution_options(synchronize_session=False)
+                )
+                stamped = int(getattr(result, "rowcount", 0))
+        return stamped
