@@ -15,6 +15,7 @@ from leadcast.leads import (
     Tier,
     badge_for,
     score_lead,
+    score_points,
     tier_for,
 )
 from tests.leads import SEED_LEAD, SEED_PM, make_lead, make_pm
@@ -304,6 +305,42 @@ def test_breakdown_sums_to_score_before_clamping(
     raw = sum(r.points for r in score.breakdown)
     assert score.score == min(100, max(0, raw)) == expected
     assert 0 <= score.score <= 100
+
+
+def test_score_points_is_score_lead_without_the_reasons() -> None:
+    """The ranking pass's number equals the full score over every rule outcome and cap."""
+    leads = [
+        make_lead(
+            property_type=kind, zip_code=zip_code, number_of_units=units,
+            has_email=email, has_phone=phone, source=source,
+        )
+        for kind in ("residential", "hoa")
+        for zip_code in ("78701", "10001")
+        for units in (None, 0, 3, 12, 50, 100, 160, 500)
+        for email in (True, False)
+        for phone in (True, False)
+        for source in (None, "referral", "website", "partner", "billboard")
+    ]  # fmt: skip
+    pms = [
+        make_pm(min_units=low, max_units=high, daily_cap=cap, leads_today=today,
+                max_open_leads=opened, open_leads=open_now)
+        for low, high in ((None, None), (10, None), (None, 200), (50, 150))
+        for cap, today in ((None, 0), (4, 1), (4, 3), (2, 2))
+        for opened, open_now in ((None, 0), (10, 9))
+    ]  # fmt: skip
+    configs = [
+        ScoringConfig(),
+        ScoringConfig(base_points=90),
+        ScoringConfig(base_points=0, match_cap=5, quality_cap=5),
+    ]
+    outcomes = set()
+    for config in configs:
+        for lead in leads:
+            for pm in pms:
+                expected = score_lead(lead, pm, config).score
+                assert score_points(lead, pm, config) == expected, (lead, pm, config)
+                outcomes.add(expected)
+    assert {0, 100} <= outcomes and len(outcomes) > 40  # the grid reaches clamps and caps
 
 
 def test_clamp_low_really_clamps() -> None:

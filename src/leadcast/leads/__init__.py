@@ -29,6 +29,7 @@ from leadcast.leads.scoring import (
     TARGET_SERVICE_AREA,
     badge_for,
     score_lead,
+    score_points,
     tier_for,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "notification_for",
     "rank_key",
     "score_lead",
+    "score_points",
     "select_recipients",
     "tier_for",
     "zip5",

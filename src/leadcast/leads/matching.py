@@ -21,8 +21,10 @@ Theory of operation
    A lead without a unit count passes the unit checks: it is the PM's call, not a reason to
    leave the lead unrouted. ``None`` limits mean "no limit"; a cap of 0 takes no leads.
 
-2. **Ranking.** Each eligible PM is scored (:func:`leadcast.leads.scoring.score_lead`) and
-   the PMs are ranked by score, highest first. Equal scores are broken fairly and
+2. **Ranking.** Each eligible PM is scored and the PMs are ranked by score, highest first.
+   Ranking only needs the number (:func:`leadcast.leads.scoring.score_points`); the full
+   score with its reasons (:func:`leadcast.leads.scoring.score_lead`) is worked out for the
+   chosen few only. Equal scores are broken fairly and
    deterministically: fewer ``leads_today`` first, then the PM who waited longest since their
    last lead (never assigned comes first), then the lower id.
 
@@ -39,7 +41,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from leadcast.leads.model import DistributionConfig, LeadFacts, Match, PMProfile, zip5
-from leadcast.leads.scoring import score_lead
+from leadcast.leads.scoring import score_lead, score_points
 
 __all__ = ["Ineligible", "ineligibility", "rank_key", "select_recipients"]
 
@@ -101,9 +103,7 @@ def rank_key(match: Match) -> tuple[int, int, bool, datetime, int]:
     Returns:
         A key for :func:`sorted`.
     """
-    pm = match.pm
-    last = pm.last_assigned_at
-    return (-match.score.score, pm.leads_today, last is not None, last or _NEVER, pm.id)
+    return (-match.score.score, *_fairness(match.pm))
 
 
 def select_recipients(
@@ -123,10 +123,17 @@ def select_recipients(
         ValueError: when ``config`` is invalid.
     """
     config.check()
-    matches = [
-        Match(pm, score_lead(lead, pm, config.scoring))
-        for pm in pms
-        if ineligibility(lead, pm) is None
+    scoring = config.scoring
+    eligible = {pm.id: pm for pm in pms if ineligibility(lead, pm) is None}
+    ranked = sorted((-score_points(lead, pm, scoring), *_fairness(pm)) for pm in eligible.values())[
+        : config.max_recipients
     ]
-    matches.sort(key=rank_key)
-    return matches[: config.max_recipients]
+    return [
+        Match(pm, score_lead(lead, pm, scoring)) for pm in (eligible[key[-1]] for key in ranked)
+    ]
+
+
+def _fairness(pm: PMProfile) -> tuple[int, bool, datetime, int]:
+    """The tie-break after the score: see :func:`rank_key`."""
+    last = pm.last_assigned_at
+    return (pm.leads_today, last is not None, last or _NEVER, pm.id)

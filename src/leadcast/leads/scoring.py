@@ -94,6 +94,7 @@ __all__ = [
     "TARGET_SERVICE_AREA",
     "badge_for",
     "score_lead",
+    "score_points",
     "tier_for",
 ]
 
@@ -247,6 +248,40 @@ def _quality(
             _QUALITY_MEMO.clear()
         _QUALITY_MEMO[key] = found
     return found
+
+
+_QUALITY_POINTS: dict[tuple[Reason, ...], int] = {}
+
+
+def score_points(lead: LeadFacts, pm: PMProfile, config: ScoringConfig = DEFAULT_SCORING) -> int:
+    """Only the 0-100 number :func:`score_lead` would give, without the reasons.
+
+    Ranking needs the number for every candidate but the reasons only for the few chosen, so
+    this is the cheap first pass; ``score_points(l, p, c) == score_lead(l, p, c).score``.
+
+    Args:
+        lead: the lead.
+        pm: the PM it would go to.
+        config: thresholds, base points and caps (assumed checked, see ``score_lead``).
+
+    Returns:
+        The score.
+    """
+    match = 0
+    for rule in _MATCH_RULES:
+        reason = rule(lead, pm)
+        if reason is not None:
+            match += reason.points
+    quality = _quality(
+        lead.has_email, lead.has_phone, lead.number_of_units, lead.source, config.quality_cap
+    )
+    quality_points = _QUALITY_POINTS.get(quality)
+    if quality_points is None:
+        if len(_QUALITY_POINTS) >= _QUALITY_MEMO_SIZE:
+            _QUALITY_POINTS.clear()
+        quality_points = _QUALITY_POINTS[quality] = sum(reason.points for reason in quality)
+    raw = config.base_points + min(match, config.match_cap) + quality_points
+    return min(100, max(0, raw))
 
 
 def score_lead(lead: LeadFacts, pm: PMProfile, config: ScoringConfig = DEFAULT_SCORING) -> Score:
