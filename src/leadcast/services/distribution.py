@@ -423,6 +423,9 @@ class Distributor:
                     "now": now,
                     "today": now.date(),
                     "event": EVENT,
+                    # An array, not the rows' ids: the planner then takes the primary key
+                    # instead of scanning every PM for a semi-join.
+                    "pm_ids": [match.pm.id for match in matches],
                     "n_rows": json.dumps(
                         [
                             {

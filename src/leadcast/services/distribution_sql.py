@@ -190,6 +190,6 @@ UPDATE pm_preferences SET
     counted_on = :today,
     open_leads = open_leads + 1,
     last_assigned_at = :now
-WHERE user_id IN (SELECT pm_id FROM rows)
+WHERE user_id = ANY(CAST(:pm_ids AS bigint[]))
 """
 )
