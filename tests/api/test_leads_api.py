@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.api.conftest import Login, Wakes
+from tests.api.conftest import Login, Wakes, log_in
 from tests.support.factories import SEED_LEAD, ApiClient, accounts, counts
 
 NOTHING = {"leads": 0, "distributions": 0, "notifications": 0, "outbox": 0}
@@ -213,6 +213,72 @@ def test_an_admin_sees_every_lead(client: ApiClient, api_key: str, pm: Login, ad
         f"/api/leads/{lead_id}/status", json={"status": "accepted"}, headers=admin.headers
     )
     assert status.status_code == 403
+
+
+def test_the_property_type_filter_takes_intakes_spellings(
+    client: ApiClient, engine: Engine, api_key: str
+) -> None:
+    from tests.support.factories import make_pm
+
+    make_pm(engine, "multi@example.com", types=("multifamily", "single-family"), max_units=500)
+    headers = {"Authorization": f"Bearer {log_in(engine, 'multi@example.com')}"}
+    apartments = submit(
+        client, api_key, SEED_LEAD | {"unique_id": "A", "property_type": "Apartments"}
+    )
+    house = submit(
+        client, api_key, SEED_LEAD | {"unique_id": "H", "property_type": "Single Family"}
+    )
+    assert (apartments.status_code, house.status_code) == (201, 201)
+    for spelling, expected in [
+        ("Apartments", apartments),
+        ("multi-family", apartments),
+        ("Single Family", house),
+        ("single-family", house),
+    ]:
+        listing = client.get("/api/leads", params={"property_type": spelling}, headers=headers)
+        assert listing.status_code == 200, listing.text
+        assert [item["id"] for item in listing.json()["items"]] == [expected.json()["id"]]
+
+
+@pytest.mark.parametrize("who", ["pm", "admin"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("property_type=castle", "property_type"),
+        ("tier=platinum", "tier"),
+        ("status=lost-ish", "status"),
+    ],
+)
+def test_unknown_filter_values_are_422_naming_the_parameter(
+    client: ApiClient, api_key: str, pm: Login, admin: Login, who: str, query: str, field: str
+) -> None:
+    submit(client, api_key)
+    headers = pm.headers if who == "pm" else admin.headers
+    response = client.get(f"/api/leads?{query}", headers=headers)
+    assert response.status_code == 422, response.text
+    assert set(response.json()["fields"]) == {field}
+    assert field in response.json()["error"]
+
+
+def test_an_admin_filters_every_lead(
+    client: ApiClient, api_key: str, pm: Login, admin: Login
+) -> None:
+    first = submit(client, api_key).json()["id"]
+    second = submit(client, api_key, SEED_LEAD | {"unique_id": "2", "name": "Zed Quist"}).json()
+    client.post(f"/api/leads/{first}/status", json={"status": "declined"}, headers=pm.headers)
+
+    def ids(**params: str) -> list[int]:
+        response = client.get("/api/leads", params=params, headers=admin.headers)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert ids() == [second["id"], first]
+    assert ids(status="declined") == [first]
+    assert ids(status="new") == [second["id"]]
+    assert ids(search="quist") == [second["id"]]
+    assert ids(property_type="Residences", tier="excellent") == [second["id"], first]
+    assert ids(property_type="condo") == []
+    assert ids(tier="fair") == []
 
 
 @pytest.mark.parametrize(

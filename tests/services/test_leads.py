@@ -55,6 +55,86 @@ def test_filters_and_search(engine: Engine, pm_id: int) -> None:
     assert ids(status="new") == [bo]
 
 
+@pytest.fixture
+def multi_pm_id(engine: Engine) -> int:
+    types = ("multifamily", "single-family")
+    return make_pm(engine, "multi@example.com", types=types, max_units=500).id
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("multifamily", "multifamily"),
+        ("Apartments", "multifamily"),
+        ("  Multi Family ", "multifamily"),
+        ("multi-family", "multifamily"),
+        ("Single Family", "single-family"),
+        ("SFR", "single-family"),
+    ],
+)
+def test_the_property_type_filter_takes_the_spellings_intake_takes(
+    engine: Engine, multi_pm_id: int, spelling: str, canonical: str
+) -> None:
+    apartments = submit(engine, property_type="Apartments", number_of_units=40)
+    house = submit(engine, property_type="single family home", number_of_units=1)
+    book = LeadBook(engine)
+    page = book.list_for_pm(multi_pm_id, LeadFilter(property_type=spelling))
+    expected = apartments if canonical == "multifamily" else house
+    assert [i["id"] for i in page["items"]] == [expected]
+    assert page["items"][0]["property_type"] == canonical
+    assert [i["id"] for i in book.admin_list(LeadFilter(property_type=spelling))["items"]] == [
+        expected
+    ]
+
+
+def test_a_blank_property_type_filter_means_any(engine: Engine, multi_pm_id: int) -> None:
+    submit(engine, property_type="multifamily", number_of_units=40)
+    assert LeadBook(engine).list_for_pm(multi_pm_id, LeadFilter(property_type="  "))["total"] == 1
+
+
+def test_admins_filter_every_lead(engine: Engine, pm_id: int) -> None:
+    other = make_pm(engine, "other@example.com", types=("condo",)).id
+    ann = submit(engine, name="Ann Lee")  # residential: pm_id only
+    bo = submit(engine, name="Bo Chen", property_type="condo", number_of_units=2)  # both PMs
+    book = LeadBook(engine)
+    book.change_status(other, bo, "declined")
+
+    def ids(**filters: Any) -> list[int]:
+        return [i["id"] for i in book.admin_list(LeadFilter(**filters))["items"]]
+
+    assert ids() == [bo, ann]
+    assert ids(property_type="Condominium") == [bo]
+    assert ids(search="lee") == [ann]
+    assert ids(status="declined") == [bo]
+    assert ids(status="new") == [bo, ann]  # bo is still new for pm_id
+    assert ids(status="accepted") == []
+    tiers = {d["tier"] for d in book.admin_detail(bo)["distributions"]}
+    for tier in ("excellent", "good", "fair"):
+        expected = [bo] if tier in tiers else []
+        if tier == book.admin_detail(ann)["distributions"][0]["tier"]:
+            expected.append(ann)
+        assert ids(tier=tier) == expected
+    page = book.admin_list(LeadFilter(status="new"), per_page=1)
+    assert page["total"] == 2 and [i["id"] for i in page["items"]] == [bo]
+
+
+@pytest.mark.parametrize(
+    ("filters", "field"),
+    [
+        (LeadFilter(status="lost-ish"), "status"),
+        (LeadFilter(tier="platinum"), "tier"),
+        (LeadFilter(property_type="castle"), "property_type"),
+    ],
+)
+def test_bad_admin_filters_are_named(
+    engine: Engine, pm_id: int, filters: LeadFilter, field: str
+) -> None:
+    submit(engine)
+    with pytest.raises(InvalidInput) as caught:
+        LeadBook(engine).admin_list(filters)
+    assert set(caught.value.fields) == {field}
+
+
 def test_pages(engine: Engine, pm_id: int) -> None:
     ids = [submit(engine, name=f"Lead {n}") for n in range(5)]
     page = LeadBook(engine).list_for_pm(pm_id, page=2, per_page=2)
@@ -68,6 +148,8 @@ def test_pages(engine: Engine, pm_id: int) -> None:
         (LeadFilter(status="lost-ish"), {}, "status"),
         (LeadFilter(tier="platinum"), {}, "tier"),
         (LeadFilter(search="x" * 101), {}, "search"),
+        (LeadFilter(property_type="castle"), {}, "property_type"),
+        (LeadFilter(property_type="x" * 41), {}, "property_type"),
         (LeadFilter(), {"page": 0}, "page"),
         (LeadFilter(), {"per_page": 101}, "per_page"),
     ],

@@ -88,8 +88,11 @@ async def submit_lead(
     description=(
         "For a property manager: the leads distributed to them, newest first, with status "
         "and score; filter by `status`, `tier`, `property_type` and a `search` over name, "
-        "address, city and ZIP. For an admin: every lead. Contact details are only in the "
-        "detail view."
+        "address, city and ZIP. For an admin: every lead, with the same filters (`status` "
+        "and `tier` keep leads with at least one distribution in that status and of that "
+        "tier). `property_type` is spelt as at intake (`Apartments` is `multifamily`); an "
+        "unknown status, tier or property type is 422 naming the parameter. Contact details "
+        "are only in the detail view."
     ),
 )
 async def list_leads(
@@ -102,9 +105,11 @@ async def list_leads(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    if user.is_admin:
-        return await run_in_threadpool(lambda: found.leads.admin_list(page=page, per_page=per_page))
     filters = LeadFilter(status=status, tier=tier, property_type=property_type, search=search)
+    if user.is_admin:
+        return await run_in_threadpool(
+            lambda: found.leads.admin_list(filters, page=page, per_page=per_page)
+        )
     return await run_in_threadpool(
         lambda: found.leads.list_for_pm(user.id, filters, page=page, per_page=per_page)
     )

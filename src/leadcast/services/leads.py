@@ -22,15 +22,15 @@ cap) are the ``new`` and ``viewed`` ones; leaving them decrements the PM's count
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select, update
 
 from leadcast.db.engine import SQLITE_BEGIN, is_postgresql
 from leadcast.db.models import Distribution, Lead, PMPreferences
-from leadcast.leads.model import Tier
+from leadcast.leads.model import PROPERTY_TYPES, Tier, normalise_property_type
 from leadcast.leads.notifications import format_timestamp
 from leadcast.leads.scoring import badge_for
 from leadcast.services.clock import Clock, utc_now
@@ -73,6 +73,7 @@ _STAMP: Mapping[Status, str] = {
 }
 MAX_PER_PAGE = 100
 MAX_SEARCH = 100
+MAX_PROPERTY_TYPE = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,14 @@ class LeadFilter:
     search: str | None = None
 
     def checked(self) -> LeadFilter:
-        """Raises: InvalidInput: an unknown status or tier, or an over-long search."""
+        """The filter with its property type canonical, as intake stores it.
+
+        The property type is normalised exactly as intake does (``"Apartments"`` and
+        ``"multi family"`` are ``multifamily``); a blank one means any.
+
+        Raises:
+            InvalidInput: an unknown status, tier or property type, or an over-long search.
+        """
         problems = {}
         if self.status is not None and self.status not in Status.__members__.values():
             problems["status"] = f"must be one of {', '.join(s.value for s in Status)}"
@@ -93,11 +101,42 @@ class LeadFilter:
             problems["tier"] = f"must be one of {', '.join(t.value for t in Tier)}"
         if self.search is not None and len(self.search) > MAX_SEARCH:
             problems["search"] = f"must be at most {MAX_SEARCH} characters"
-        if self.property_type is not None and len(self.property_type) > 40:
-            problems["property_type"] = "must be at most 40 characters"
+        property_type = (self.property_type or "").strip() or None
+        if property_type is not None:
+            if len(property_type) > MAX_PROPERTY_TYPE:
+                problems["property_type"] = f"must be at most {MAX_PROPERTY_TYPE} characters"
+            elif (property_type := normalise_property_type(property_type)) is None:
+                known = ", ".join(sorted(PROPERTY_TYPES))
+                problems["property_type"] = f"unknown property type (known: {known})"
         if problems:
             raise InvalidInput(problems)
-        return self
+        return replace(self, property_type=property_type)
+
+    def lead_conditions(self) -> list[ColumnElement[bool]]:
+        """The conditions on the lead itself: property type and search."""
+        lead = Lead.__table__.c
+        conditions: list[ColumnElement[bool]] = []
+        if self.property_type:
+            conditions.append(lead.property_type == self.property_type)
+        if self.search and self.search.strip():
+            pattern = f"%{_escape_like(self.search.strip())}%"
+            conditions.append(
+                lead.full_name.ilike(pattern, escape="\\")
+                | lead.city.ilike(pattern, escape="\\")
+                | lead.street_address.ilike(pattern, escape="\\")
+                | lead.zip_code.ilike(pattern, escape="\\")
+            )
+        return conditions
+
+    def distribution_conditions(self) -> list[ColumnElement[bool]]:
+        """The conditions on a distribution: status and tier."""
+        d = Distribution.__table__.c
+        conditions: list[ColumnElement[bool]] = []
+        if self.status:
+            conditions.append(d.status == self.status)
+        if self.tier:
+            conditions.append(d.tier == self.tier)
+        return conditions
 
 
 def _lead_fields(row: Any) -> dict[str, Any]:
@@ -194,22 +233,10 @@ class LeadBook:
         """
         filters = (filters or LeadFilter()).checked()
         page, per_page = _paging(page, per_page)
-        d, lead = Distribution.__table__.c, Lead.__table__.c
-        query = self._pm_query(pm_id)
-        if filters.status:
-            query = query.where(d.status == filters.status)
-        if filters.tier:
-            query = query.where(d.tier == filters.tier)
-        if filters.property_type:
-            query = query.where(lead.property_type == filters.property_type.strip().lower())
-        if filters.search and filters.search.strip():
-            pattern = f"%{_escape_like(filters.search.strip())}%"
-            query = query.where(
-                lead.full_name.ilike(pattern, escape="\\")
-                | lead.city.ilike(pattern, escape="\\")
-                | lead.street_address.ilike(pattern, escape="\\")
-                | lead.zip_code.ilike(pattern, escape="\\")
-            )
+        d = Distribution.__table__.c
+        query = self._pm_query(pm_id).where(
+            *filters.distribution_conditions(), *filters.lead_conditions()
+        )
         with self._engine.connect() as connection:
             total = connection.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = connection.execute(
@@ -261,17 +288,28 @@ class LeadBook:
             row = self._locked_row(connection, pm_id, lead_id)
         return _detail(row)
 
-    def admin_list(self, *, page: int = 1, per_page: int = 20) -> dict[str, Any]:
-        """Every lead, newest first, with its recipient count (admins only)."""
+    def admin_list(
+        self, filters: LeadFilter | None = None, *, page: int = 1, per_page: int = 20
+    ) -> dict[str, Any]:
+        """Every lead, newest first, with its recipient count (admins only).
+
+        ``property_type`` and ``search`` filter as for a PM; ``status`` and ``tier`` keep the
+        leads with at least one distribution in that status and of that tier (the same one
+        when both are given).
+
+        Raises:
+            InvalidInput: bad filters or paging.
+        """
+        filters = (filters or LeadFilter()).checked()
         page, per_page = _paging(page, per_page)
-        lead = Lead.__table__.c
+        lead, d = Lead.__table__.c, Distribution.__table__.c
+        query = select(Lead.__table__).where(*filters.lead_conditions())
+        if by_distribution := filters.distribution_conditions():
+            query = query.where(select(d.id).where(d.lead_id == lead.id, *by_distribution).exists())
         with self._engine.connect() as connection:
-            total = connection.scalar(select(func.count()).select_from(Lead)) or 0
+            total = connection.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = connection.execute(
-                select(Lead.__table__)
-                .order_by(lead.id.desc())
-                .limit(per_page)
-                .offset((page - 1) * per_page)
+                query.order_by(lead.id.desc()).limit(per_page).offset((page - 1) * per_page)
             ).all()
         return {
             "items": [_admin_item(row) for row in rows],
