@@ -171,6 +171,23 @@ describe("createEchoConnection while the server is away", () => {
     expect(pusher.connects).toBe(2); // no retries once connected
   });
 
+  it("never waits more than 10 s (+20 % jitter) between attempts, however long the outage", () => {
+    vi.spyOn(Math, "random").mockReturnValue(0.9999); // the longest waits
+    const { pusher } = connectedPair();
+    pusher.setState("connecting");
+    const attempts: number[] = [];
+    for (let t = 0; t <= 120_000; t += 100) {
+      const before = pusher.connects;
+      vi.advanceTimersByTime(100);
+      if (pusher.connects > before) attempts.push(t + 100);
+      pusher.setState("unavailable"); // each attempt fails: the server is still away
+    }
+    const gaps = attempts.map((at, i) => at - (attempts[i - 1] ?? 0));
+    expect(gaps.slice(0, 3)).toEqual([2400, 4800, 9600]);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(12_000);
+    expect(attempts.length).toBeGreaterThanOrEqual(11);
+  });
+
   it('says "offline" after ten seconds without a connection', () => {
     const { connection, pusher } = connectedPair();
     pusher.setState("connecting");

@@ -1,7 +1,18 @@
 import { act, screen, waitFor } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { InboxQuery } from "../src/api";
-import { harness, inboxItem, inboxPage, leadEvent, renderApp, USER, REALTIME_CONFIG } from "./fakes";
+import { CATCH_UP_BACKOFF, LEADS_REFRESH_MS } from "../src/notifications/NotificationsProvider";
+import {
+  EMPTY_LEADS,
+  harness,
+  inboxItem,
+  inboxPage,
+  leadEvent,
+  renderApp,
+  USER,
+  REALTIME_CONFIG,
+  type Harness,
+} from "./fakes";
 
 const toasts = () => screen.queryAllByTestId("lead-toast");
 const badge = () => screen.queryByTestId("bell-badge");
@@ -25,7 +36,19 @@ function serverInbox(initial: number[] = []) {
   };
 }
 
+/** Settle the inbox request the test started last, so nothing is left in flight at unmount. */
+async function lastInboxRequestSettled(h: Harness) {
+  const last = h.api.notifications.mock.results.at(-1);
+  await act(async () => {
+    await Promise.resolve(last?.value).catch(() => {});
+  });
+}
+
 describe("real-time connection", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("opens one connection with the server's config, the token and the user", async () => {
     const h = harness();
     renderApp(h);
@@ -57,6 +80,7 @@ describe("real-time connection", () => {
     renderApp(h);
     await waitFor(() => expect(badge()).toHaveTextContent("2"));
     expect(h.api.notifications).toHaveBeenLastCalledWith({ limit: 30 });
+    await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
 
     act(() => h.realtime.connection.setState("connected"));
     await waitFor(() => expect(h.api.notifications).toHaveBeenLastCalledWith({ after: 2, limit: 100 }));
@@ -79,6 +103,7 @@ describe("real-time connection", () => {
     act(() => h.realtime.connection.emit(leadEvent(3)));
     expect(toasts()).toHaveLength(1);
     expect(badge()).toHaveTextContent("3");
+    await lastInboxRequestSettled(h);
   });
 
   it("de-duplicates by notification_id", async () => {
@@ -100,16 +125,94 @@ describe("real-time connection", () => {
     renderApp(h);
     await screen.findByText("No leads yet");
     await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
-    const before = h.api.leads.mock.calls.length;
-    const started = Date.now();
+    // When each refetch starts. Only the order of events and the gaps between refetches are
+    // asserted, never how soon something happens, so a slow machine cannot fail this test.
+    const refetches: number[] = [];
+    h.api.leads.mockImplementation(async () => {
+      refetches.push(Date.now());
+      return EMPTY_LEADS;
+    });
     act(() => {
       for (let id = 1; id <= 8; id += 1) h.realtime.connection.emit(leadEvent(id));
     });
-    await waitFor(() => expect(h.api.leads.mock.calls.length).toBe(before + 1)); // at once
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(h.api.leads.mock.calls.length).toBe(before + 1); // the burst waits
-    await waitFor(() => expect(h.api.leads.mock.calls.length).toBe(before + 2), { timeout: 2000 }); // one trailing
-    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(refetches).toHaveLength(1); // the first event refetches at once
+    await waitFor(() => expect(refetches).toHaveLength(2), { timeout: 5000 }); // the burst: one more
+    expect(refetches[1]! - refetches[0]!).toBeGreaterThanOrEqual(LEADS_REFRESH_MS - 20);
+    await new Promise((resolve) => setTimeout(resolve, LEADS_REFRESH_MS + 200));
+    expect(refetches).toHaveLength(2); // and nothing after it
+  });
+
+  it("retries a failed catch-up, from where the tab was when it connected", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const server = serverInbox([1, 2]);
+    let failures = 0;
+    const h = harness({
+      notifications: async (query) => {
+        if (query.after !== undefined && failures > 0) {
+          failures -= 1;
+          throw new Error("502 Bad Gateway");
+        }
+        return server.list(query);
+      },
+    });
+    renderApp(h);
+    await waitFor(() => expect(badge()).toHaveTextContent("2"));
+    await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
+    act(() => h.realtime.connection.setState("connected"));
+    await waitFor(() => expect(h.api.notifications).toHaveBeenLastCalledWith({ after: 2, limit: 100 }));
+
+    // Lead 3 is missed while the socket is down; the catch-up after the reconnect fails once.
+    act(() => h.realtime.connection.setState("reconnecting"));
+    server.add(3);
+    failures = 1;
+    const calls = h.api.notifications.mock.calls.length;
+    act(() => h.realtime.connection.setState("connected"));
+    await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(calls + 1));
+    await lastInboxRequestSettled(h);
+    expect(failures).toBe(0);
+    expect(toasts()).toHaveLength(0);
+
+    // Lead 4 arrives live before the retry: it must not move the catch-up past lead 3.
+    server.add(4);
+    act(() => h.realtime.connection.emit(leadEvent(4)));
+    expect(toasts()).toHaveLength(1);
+
+    await act(() => vi.advanceTimersByTimeAsync(CATCH_UP_BACKOFF.baseMs * 1.2));
+    await waitFor(() => expect(toasts()).toHaveLength(2));
+    expect(h.api.notifications).toHaveBeenLastCalledWith({ after: 2, limit: 100 });
+    expect(toasts().map((toast) => toast.textContent)).toEqual([
+      expect.stringContaining("Lead Person 3"),
+      expect.stringContaining("Lead Person 4"),
+    ]);
+    await waitFor(() => expect(badge()).toHaveTextContent("4"));
+    await lastInboxRequestSettled(h);
+  });
+
+  it("stops retrying a failed catch-up once the connection drops, and backs off meanwhile", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    let failing = false;
+    const h = harness({
+      notifications: async (query) => {
+        if (failing && query.after !== undefined) throw new Error("503 Service Unavailable");
+        return inboxPage([inboxItem(1)]);
+      },
+    });
+    renderApp(h);
+    await waitFor(() => expect(badge()).toHaveTextContent("1"));
+    await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
+    failing = true;
+    const calls = h.api.notifications.mock.calls.length;
+    act(() => h.realtime.connection.setState("connected"));
+    await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(calls + 1));
+
+    // 1 s, 2 s, 4 s (+20 % at most): three retries within 8.4 s; then 8 s until the fourth.
+    await act(() => vi.advanceTimersByTimeAsync(8_400));
+    await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(calls + 4));
+    await lastInboxRequestSettled(h);
+
+    act(() => h.realtime.connection.setState("reconnecting"));
+    await act(() => vi.advanceTimersByTimeAsync(60_000));
+    expect(h.api.notifications).toHaveBeenCalledTimes(calls + 4);
   });
 
   it("disconnects on logout", async () => {

@@ -14,6 +14,7 @@ import {
   type ReactNode,
 } from "react";
 import { tierAtLeast, type InboxItem, type User } from "../api";
+import { backoffDelay } from "../lib/backoff";
 import { rateLimit } from "../lib/rateLimit";
 import { tabTitle } from "../lib/format";
 import { usePreferences, useSoundUnlock } from "../preferences";
@@ -34,6 +35,8 @@ export const MAX_ANNOUNCED = 3;
 export const LEADS_REFRESH_MS = 1000;
 /** Retry delay when /api/realtime-config cannot be loaded. */
 export const CONFIG_RETRY_MS = 5000;
+/** A failed catch-up is retried while connected: 1 s, 2 s, 4 s, 8 s, then every 10 s (±20 %). */
+export const CATCH_UP_BACKOFF = { baseMs: 1000, maxMs: 10_000 };
 
 export interface NotificationsApi {
   connection: ConnectionState;
@@ -96,12 +99,15 @@ export function NotificationsProvider({
     };
   });
 
-  // Inbox requests run one at a time, each from the state the previous one left.
-  const queue = useRef<Promise<void>>(Promise.resolve());
-  const enqueue = useCallback((task: () => Promise<void>) => {
-    const next = queue.current.then(task).catch(() => {
-      // a failed fetch is retried by the next (re)connect, tab message or action
-    });
+  // Inbox requests run one at a time, each from the state the previous one left. Each resolves
+  // to whether it worked; a failed refresh is retried by the next (re)connect, tab message or
+  // action, a failed catch-up by the connection effect below.
+  const queue = useRef<Promise<unknown>>(Promise.resolve());
+  const enqueue = useCallback((task: () => Promise<void>): Promise<boolean> => {
+    const next = queue.current.then(task).then(
+      () => true,
+      () => false,
+    );
     queue.current = next;
     return next;
   }, []);
@@ -115,17 +121,22 @@ export function NotificationsProvider({
     [api, enqueue, store],
   );
 
-  // After every (re)connect: what arrived since the newest notification this tab knows. After a
-  // reconnect the lead list is refreshed too (statuses may have changed meanwhile).
+  // After every (re)connect: what arrived since `after`, the newest notification this tab knew
+  // when it connected (taken then, so live events that arrive before the request, or between
+  // its retries, cannot move it past a missed one). After a reconnect the lead list is
+  // refreshed too (statuses may have changed meanwhile).
   const catchUp = useCallback(
-    (reconnect: boolean) =>
+    (after: number | null, reconnect: boolean) =>
       enqueue(async () => {
         const seq = store.beginRequest();
         if (!store.getState().loaded) {
           store.applyPage(await api.notifications({ limit: PAGE_SIZE }), seq, true);
           return;
         }
-        const page = await api.notifications({ after: store.newestId(), limit: CATCH_UP_LIMIT });
+        const page = await api.notifications({
+          after: after ?? store.newestId(),
+          limit: CATCH_UP_LIMIT,
+        });
         announce.current(store.applyPage(page, seq, false));
         if (reconnect) invalidateLeads();
       }),
@@ -142,9 +153,35 @@ export function NotificationsProvider({
     let conn: RealtimeConnection | null = null;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let wasConnected = false;
+    // A catch-up that fails is retried with backoff for as long as this connection lasts;
+    // `connects` tells a retry whether the connection it was for is still the current one.
+    let connects = 0;
+    let connected = false;
+    let catchUpRetry: ReturnType<typeof setTimeout> | undefined;
+    const catchUpUntilDone = (connect: number, after: number | null, reconnect: boolean, attempt: number) => {
+      void catchUp(after, reconnect).then((ok) => {
+        if (ok || cancelled || !connected || connect !== connects) return;
+        catchUpRetry = setTimeout(
+          () => catchUpUntilDone(connect, after, reconnect, attempt + 1),
+          backoffDelay(attempt, CATCH_UP_BACKOFF),
+        );
+      });
+    };
     const onConnected = () => {
-      void catchUp(wasConnected);
+      connects += 1;
+      connected = true;
+      clearTimeout(catchUpRetry);
+      const after = store.getState().loaded ? store.newestId() : null;
+      catchUpUntilDone(connects, after, wasConnected, 0);
       wasConnected = true;
+    };
+    const onState = (state: ConnectionState) => {
+      setConnection(state);
+      if (state === "connected") onConnected();
+      else {
+        connected = false;
+        clearTimeout(catchUpRetry); // the next connect catches up anyway
+      }
     };
     const open = () => {
       api.realtimeConfig().then(
@@ -155,16 +192,12 @@ export function NotificationsProvider({
             return;
           }
           conn = realtime({ config, token, userId: user.id });
-          conn.onStateChange((state) => {
-            setConnection(state);
-            if (state === "connected") onConnected();
-          });
+          conn.onStateChange(onState);
           conn.onLeadDistributed((event) => {
             const item = store.acceptLive(event);
             if (item) announce.current([item]);
           });
-          setConnection(conn.state());
-          if (conn.state() === "connected") onConnected();
+          onState(conn.state());
         },
         () => {
           if (cancelled) return;
@@ -177,6 +210,7 @@ export function NotificationsProvider({
     return () => {
       cancelled = true;
       clearTimeout(retry);
+      clearTimeout(catchUpRetry);
       conn?.disconnect();
     };
   }, [api, realtime, token, user.id, store, catchUp]);

@@ -7,6 +7,7 @@ import Echo from "laravel-echo";
 import Pusher from "pusher-js";
 import type { Options } from "pusher-js";
 import type { LeadDistributedEvent } from "../api";
+import { backoffDelay } from "../lib/backoff";
 import {
   LEAD_EVENT,
   pmChannel,
@@ -47,8 +48,12 @@ type Listener<T> = (value: T) => void;
 
 /** Not connected for this long: show "offline" rather than "reconnecting…". */
 export const OFFLINE_AFTER_MS = 10_000;
-/** Longest wait between our reconnect attempts. */
-export const MAX_NUDGE_MS = 30_000;
+/**
+ * Our reconnect attempts: 2 s, 4 s, 8 s, then every 10 s (±20 % jitter). The cap is low because
+ * a PM waiting on a lead matters more than a few extra handshakes while the server is away: once
+ * it is back, a tab reaches it within 12 s.
+ */
+export const RECONNECT_BACKOFF = { baseMs: 2000, maxMs: 10_000 };
 
 export function createEchoConnection(options: RealtimeOptions): RealtimeConnection {
   const pusher = new Pusher(options.config.key, pusherOptions(options));
@@ -87,7 +92,7 @@ export function createEchoConnection(options: RealtimeOptions): RealtimeConnecti
   };
 
   // While not connected: say "offline" after a while, and retry sooner than pusher-js would
-  // (it waits ~15 s after a drop), backing off 2 s, 4 s, 8 s … 30 s with jitter.
+  // (it waits ~15 s after a drop), backing off 2 s, 4 s, 8 s, 10 s … with jitter.
   const watchOutage = () => {
     if (state === "connected") {
       clearTimeout(outageTimer);
@@ -102,10 +107,7 @@ export function createEchoConnection(options: RealtimeOptions): RealtimeConnecti
       longOutage = true;
       recompute();
     }, OFFLINE_AFTER_MS);
-    nudgeTimer ??= setTimeout(
-      nudge,
-      Math.min(MAX_NUDGE_MS, 2000 * 2 ** nudges) * (0.8 + Math.random() * 0.4),
-    );
+    nudgeTimer ??= setTimeout(nudge, backoffDelay(nudges, RECONNECT_BACKOFF));
   };
 
   const nudge = () => {
