@@ -17,6 +17,7 @@ MODULES = [
     "leadcast.protocol.messages",
     "leadcast.protocol.session",
     "leadcast.protocol.signatures",
+    "leadcast.protocol.users",
     "leadcast.websocket",
     "leadcast.websocket.frames",
     "leadcast.realtime",

@@ -21,6 +21,7 @@ ENV = {"PUSHER_APP_ID": "1001", "PUSHER_APP_KEY": "app-key", "PUSHER_APP_SECRET"
 # Every limit with its documented range.
 LIMITS = [
     ("max_connections", 0, 10_000_000),
+    ("max_channels_per_connection", 1, 100_000),
     ("activity_timeout", 1, 3_600),
     ("pong_timeout", 1, 600),
     ("max_message_bytes", 1_024, 1_048_576),
@@ -53,6 +54,7 @@ def test_documented_defaults() -> None:
         "enabled": True,
         "client_events": False,
         "max_connections": 0,
+        "max_channels_per_connection": 1_000,
         "activity_timeout": 120,
         "pong_timeout": 30,
         "max_message_bytes": 10_240,
@@ -178,6 +180,7 @@ secret = "app-secret"
 enabled = false
 client_events = true
 max_connections = 5
+max_channels_per_connection = 20
 activity_timeout = 60
 pong_timeout = 10
 max_message_bytes = 2048
@@ -207,6 +210,7 @@ def test_from_toml_reads_every_setting() -> None:
         enabled=False,
         client_events=True,
         max_connections=5,
+        max_channels_per_connection=20,
         activity_timeout=60,
         pong_timeout=10,
         max_message_bytes=2048,

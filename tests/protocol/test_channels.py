@@ -7,9 +7,11 @@ import pytest
 from leadcast.protocol import ChannelType, channel_type, validate_channel_name
 from leadcast.protocol.channels import (
     MAX_CHANNEL_NAME_LENGTH,
+    MAX_USER_ID_LENGTH,
     SERVER_TO_USER_PREFIX,
     is_cache_channel,
     user_channel_id,
+    validate_user_id,
 )
 
 CHARSET_PROBLEM = "channel name may only contain A-Z, a-z, 0-9, '_', '-', '=', '@', ',', '.', ';'"
@@ -155,3 +157,34 @@ def test_custom_max_length() -> None:
 )
 def test_invalid_characters(name: str) -> None:
     assert validate_channel_name(name) == CHARSET_PROBLEM
+
+
+# -- signed-in user ids ------------------------------------------------------------------------
+
+USER_ID_CHARSET_PROBLEM = CHARSET_PROBLEM.replace("channel name", "user id")
+
+
+@pytest.mark.parametrize("user_id", ["42", "AZaz09_-=@,.;", "user@example.com", "u" * 184])
+def test_valid_user_ids_name_valid_user_channels(user_id: str) -> None:
+    assert validate_user_id(user_id) is None
+    assert validate_channel_name(SERVER_TO_USER_PREFIX + user_id) is None
+
+
+@pytest.mark.parametrize("user_id", ["jane doe/é", "a b", "a/b", "a#b", "é", "a:b", "42\n"])
+def test_user_ids_outside_the_channel_charset(user_id: str) -> None:
+    assert validate_user_id(user_id) == USER_ID_CHARSET_PROBLEM
+    assert validate_channel_name(SERVER_TO_USER_PREFIX + user_id) == CHARSET_PROBLEM
+
+
+@pytest.mark.parametrize("user_id", [None, "", 42, b"42", ["42"]])
+def test_user_id_must_be_a_non_empty_string(user_id: object) -> None:
+    assert validate_user_id(user_id) == "user id must be a non-empty string"
+
+
+def test_user_id_length() -> None:
+    assert MAX_USER_ID_LENGTH == MAX_CHANNEL_NAME_LENGTH - len(SERVER_TO_USER_PREFIX) == 184
+    assert validate_user_id("u" * 185) == "user id longer than 184 characters"
+    # an app may allow less, never more: the user's channel name must stay valid
+    assert validate_user_id("u" * 129, max_length=128) == "user id longer than 128 characters"
+    assert validate_user_id("u" * 128, max_length=128) is None
+    assert validate_user_id("u" * 185, max_length=1000) == "user id longer than 184 characters"

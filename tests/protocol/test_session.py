@@ -230,20 +230,21 @@ def test_any_message_counts_as_activity() -> None:
 
 # -- flood protection --------------------------------------------------------------------------
 
-CLOSE_4301 = [
+# 4100: pusher-js backs off a second and reconnects; a 43xx close would make it give up.
+CLOSE_4100 = [
     Send(
-        '{"event":"pusher:error","data":"{\\"code\\":4301,\\"message\\":\\"Too many messages\\"}"}'
+        '{"event":"pusher:error","data":"{\\"code\\":4100,\\"message\\":\\"Too many messages\\"}"}'
     ),
-    Close(4301, "Too many messages"),
+    Close(4100, "Too many messages"),
 ]
 
 
-def test_burst_of_200_is_allowed_and_the_201st_closes_4301() -> None:
+def test_burst_of_200_is_allowed_and_the_201st_closes_4100() -> None:
     session = new_session()
     pong = message("pusher:pong", {})
     for _ in range(200):
         assert session.receive(pong, 5.0) == []
-    assert session.receive(pong, 5.0) == CLOSE_4301
+    assert session.receive(pong, 5.0) == CLOSE_4100
     assert session.closed is True
     assert session.receive(message("pusher:ping"), 100.0) == []
     assert session.tick(1000.0) == []
@@ -256,7 +257,7 @@ def test_burst_refills_at_100_per_second() -> None:
         assert session.receive(pong, 0.0) == []
     for _ in range(50):  # half a second later: 50 more
         assert session.receive(pong, 0.5) == []
-    assert session.receive(pong, 0.5) == CLOSE_4301
+    assert session.receive(pong, 0.5) == CLOSE_4100
 
 
 def test_100_per_second_sustained_is_fine() -> None:
@@ -272,9 +273,162 @@ def test_150_per_second_sustained_closes() -> None:
         effects = session.receive(message("pusher:pong", {}), index / 150)
         if effects:
             break
-    assert effects == CLOSE_4301
+    assert effects == CLOSE_4100
     # 200 of burst, drained at 50 per second: about 600 messages in.
     assert 590 <= index <= 610
+
+
+def drain_burst(session: Session, now: float = 0.0) -> None:
+    """Use up the whole flood burst; the next counted message closes."""
+    for _ in range(200):
+        assert session.receive(message("pusher:pong", {}), now) == []
+
+
+def test_new_subscriptions_do_not_count_toward_the_flood_limit() -> None:
+    # pusher-js resubscribes every channel at once after each connect.
+    session = new_session()
+    for index in range(300):
+        assert subscribe(session, f"leads-{index}") == [Subscribe(f"leads-{index}")]
+    signed_in(session, "42")
+    assert wire(subscribe(session, "#server-to-user-42")[0]) == succeeded("#server-to-user-42")
+    assert len(session.channels) + len(session._pending) == 301
+    # the burst is still whole: 199 more messages (the sign-in took one) and the next closes
+    for _ in range(199):
+        assert session.receive(message("pusher:pong", {}), 0.0) == []
+    assert session.receive(message("pusher:pong", {}), 0.0) == CLOSE_4100
+
+
+def test_new_subscriptions_are_free_once_the_burst_is_used_up() -> None:
+    session = new_session()
+    drain_burst(session)
+    assert subscribe(session, "leads") == [Subscribe("leads")]
+    assert session.closed is False
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        lambda session: subscribe(session, "a b"),  # invalid name
+        lambda session: subscribe(session, "private-x", auth=tamper(auth("private-x"))),
+        lambda session: subscribe(
+            session, "presence-r", auth=auth("presence-r", "[1]"), channel_data="[1]"
+        ),
+        lambda session: subscribe(session, "#server-to-user-7"),  # someone else's
+        lambda session: session.receive(message("pusher:subscribe", [1]), 0.0),
+        lambda session: subscribe(session, "held"),  # already subscribed
+        lambda session: subscribe(session, "pending"),  # already pending
+        lambda session: subscribe(session, "#server-to-user-42"),  # already subscribed
+        lambda session: session.receive(message("pusher:unsubscribe", {"channel": "x"}), 0.0),
+    ],
+    ids=[
+        "invalid-name",
+        "bad-auth",
+        "bad-channel-data",
+        "other-user-channel",
+        "malformed",
+        "repeated",
+        "repeated-pending",
+        "repeated-user-channel",
+        "unsubscribe",
+    ],
+)
+def test_subscriptions_that_add_no_channel_count(repeat: Any) -> None:
+    session = new_session()
+    join(session, "held")
+    subscribe(session, "pending")
+    signed_in(session, "42")
+    subscribe(session, "#server-to-user-42")
+    held = (dict(session.channels), set(session._pending))
+    for _ in range(199):  # the sign-in took one token
+        assert not any(isinstance(effect, Close) for effect in repeat(session))
+    assert repeat(session) == CLOSE_4100
+    assert (session.channels, session._pending) == held
+
+
+def test_churning_subscriptions_is_limited_by_the_unsubscribes() -> None:
+    session = new_session()
+    for index in range(1000):
+        effects = subscribe(session, "leads", now=index / 1000)
+        if effects == CLOSE_4100:
+            break
+        assert effects == [Subscribe("leads")]
+        session.subscribed("leads", None)
+        effects = session.receive(message("pusher:unsubscribe", {"channel": "leads"}), index / 1000)
+        if effects == CLOSE_4100:
+            break
+    # 1000 pairs per second: the unsubscribes alone drain the burst at 900 per second.
+    assert session.closed is True
+    assert 200 <= index <= 230
+
+
+def test_a_subscription_the_node_refuses_counts() -> None:
+    session = new_session()
+    data = presence_data("u1")
+    signature = auth("presence-r", data)
+    for _ in range(200):
+        [effect] = subscribe(session, "presence-r", auth=signature, channel_data=data)
+        assert isinstance(effect, Subscribe)
+        assert len(session.subscribe_failed("presence-r", "full", 403)) == 2
+    subscribe(session, "presence-r", auth=auth("presence-r", data), channel_data=data)
+    assert session.subscribe_failed("presence-r", "full", 403) == CLOSE_4100
+    assert (session.channels, session._pending) == ({}, set())
+
+
+def test_subscribe_failed_after_close_is_ignored() -> None:
+    session = new_session()
+    data = presence_data("u1")
+    subscribe(session, "presence-r", auth=auth("presence-r", data), channel_data=data)
+    session.close_effects()
+    assert session.subscribe_failed("presence-r", "full", 403) == []
+    assert session._pending == set()
+
+
+# -- channels per connection -------------------------------------------------------------------
+
+CHANNELS_PROBLEM = "a connection may hold at most 3 channels"
+
+
+def test_channels_per_connection_default() -> None:
+    session = new_session()
+    for index in range(1000):
+        assert subscribe(session, f"leads-{index}") == [Subscribe(f"leads-{index}")]
+    effects = subscribe(session, "one-too-many")
+    assert [wire(effect) for effect in effects] == [
+        error(
+            "Subscription to 'one-too-many' refused: a connection may hold at most 1000 channels"
+        ),
+        subscription_error("one-too-many", "a connection may hold at most 1000 channels", 403),
+    ]
+
+
+def test_channels_per_connection_follow_the_app_and_count_pending_ones() -> None:
+    session = new_session(max_channels_per_connection=3)
+    join(session, "a")
+    join(session, "private-b", auth=auth("private-b"))
+    assert subscribe(session, "c") == [Subscribe("c")]  # pending
+    effects = subscribe(session, "d")
+    assert [wire(effect) for effect in effects] == [
+        error(f"Subscription to 'd' refused: {CHANNELS_PROBLEM}"),
+        subscription_error("d", CHANNELS_PROBLEM, 403),
+    ]
+    assert (set(session.channels), session._pending) == ({"a", "private-b"}, {"c"})
+    assert session.closed is False
+    # a channel it holds is still confirmed again
+    assert subscribe(session, "a") == [Subscribe("a")]
+    # leaving one makes room
+    session.receive(message("pusher:unsubscribe", {"channel": "a"}), 0.0)
+    assert subscribe(session, "d") == [Subscribe("d")]
+
+
+def test_the_user_channel_counts_toward_the_channels_per_connection() -> None:
+    session = new_session(max_channels_per_connection=1)
+    signed_in(session, "42")
+    join(session, "leads")
+    effects = subscribe(session, "#server-to-user-42")
+    assert [wire(effect) for effect in effects][1] == subscription_error(
+        "#server-to-user-42", "a connection may hold at most 1 channels", 403
+    )
+    assert session.channels == {"leads": None}
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -580,6 +734,40 @@ def test_signed_in_presence_without_channel_data() -> None:
     assert subscribe(session, "presence-r", auth=auth("presence-r")) == [
         Subscribe("presence-r", Member("42", {"name": "Ann"}))
     ]
+
+
+def test_signed_in_presence_user_info_size_limit() -> None:
+    # Sign-in takes any user_info (only presence uses it); joining a presence channel as the
+    # signed-in user applies the presence limit, as channel_data does.
+    fits = {"user_info": "x" * 1022}  # compact JSON: 1024 bytes
+    session = new_session()
+    signed_in(session, "42", **fits)
+    assert subscribe(session, "presence-r", auth=auth("presence-r")) == [
+        Subscribe("presence-r", Member("42", "x" * 1022))
+    ]
+    session = new_session()
+    user = signed_in(session, "42", user_info="x" * 8192)
+    assert user.user_info == "x" * 8192
+    effects = subscribe(session, "presence-r", auth=auth("presence-r"))
+    problem = "the signed-in user's user_info is over 1024 bytes"
+    assert [wire(effect) for effect in effects] == [
+        error(f"Subscription to 'presence-r' refused: {problem}"),
+        subscription_error("presence-r", problem, 400),
+    ]
+    assert (session.channels, session._pending, session.closed) == ({}, set(), False)
+    # the same user joins with channel_data that fits
+    data = presence_data("42", {"name": "Ann"})
+    effects = subscribe(session, "presence-r", auth=auth("presence-r", data), channel_data=data)
+    assert effects == [Subscribe("presence-r", Member("42", {"name": "Ann"}))]
+
+
+def test_signed_in_presence_user_info_limit_follows_the_app() -> None:
+    session = new_session(max_presence_user_info_bytes=12)
+    signed_in(session, "42", user_info={"name": "Ann Lee"})  # {"name":"Ann Lee"}: 18 bytes
+    effects = subscribe(session, "presence-r", auth=auth("presence-r"))
+    assert [wire(effect) for effect in effects][1] == subscription_error(
+        "presence-r", "the signed-in user's user_info is over 12 bytes", 400
+    )
 
 
 def test_signed_in_presence_with_channel_data_uses_the_channel_data() -> None:
@@ -986,11 +1174,11 @@ def test_signin_failure(data: dict[str, Any], problem: str) -> None:
         ("not json", "user_data must be a JSON object"),
         ('["42"]', "user_data must be a JSON object"),
         ('"42"', "user_data must be a JSON object"),
-        ("{}", "user_data needs an id: a non-empty string"),
-        ('{"id":42}', "user_data needs an id: a non-empty string"),
-        ('{"id":""}', "user_data needs an id: a non-empty string"),
-        ('{"id":null}', "user_data needs an id: a non-empty string"),
-        (json.dumps({"id": "u" * 129}), "user_data needs an id: a non-empty string"),
+        ("{}", "Invalid user_data: user id must be a non-empty string"),
+        ('{"id":42}', "Invalid user_data: user id must be a non-empty string"),
+        ('{"id":""}', "Invalid user_data: user id must be a non-empty string"),
+        ('{"id":null}', "Invalid user_data: user id must be a non-empty string"),
+        (json.dumps({"id": "u" * 129}), "Invalid user_data: user id longer than 128 characters"),
         ('{"id":"42","watchlist":"43"}', "watchlist must be a list of user ids"),
         ('{"id":"42","watchlist":{"43":1}}', "watchlist must be a list of user ids"),
     ],
@@ -1007,6 +1195,49 @@ def test_signin_with_bad_user_data(user_data: str, problem: str) -> None:
 def test_signin_user_id_of_the_maximum_length() -> None:
     session = new_session()
     assert signed_in(session, "u" * 128).user_id == "u" * 128
+
+
+USER_ID_CHARSET_PROBLEM = (
+    "Invalid user_data: user id may only contain A-Z, a-z, 0-9, '_', '-', '=', '@', ',', '.', ';'"
+)
+
+
+@pytest.mark.parametrize("user_id", ["jane doe/é", "a b", "a/b", "é", "#42", "a:b", "42\n"])
+def test_signin_user_id_outside_the_channel_charset(user_id: str) -> None:
+    # The id names the user's #server-to-user-{id} channel, which pusher-js subscribes to
+    # right after sign-in and the HTTP API publishes to: an id that cannot name a channel is
+    # refused at sign-in (as the official SDKs' authenticate_user does), not later.
+    session = new_session()
+    [effect] = signin(session, json.dumps({"id": user_id}))
+    assert wire(effect) == error(USER_ID_CHARSET_PROBLEM, 4009)
+    assert (session.user, session.closed) == (None, False)
+
+
+def test_every_signed_in_id_names_a_valid_user_channel() -> None:
+    session = new_session()
+    user_id = "AZaz09_-=@,.;"
+    signed_in(session, user_id)
+    channel = f"#server-to-user-{user_id}"
+    assert [wire(effect) for effect in subscribe(session, channel)] == [succeeded(channel)]
+
+
+def test_signin_user_id_is_capped_by_the_user_channel_name_length() -> None:
+    # "#server-to-user-" is 16 characters and channel names are at most 200.
+    session = new_session(max_user_id_length=1000)
+    [effect] = signin(session, json.dumps({"id": "u" * 185}))
+    assert wire(effect) == error("Invalid user_data: user id longer than 184 characters", 4009)
+    assert session.user is None
+    user = signed_in(session, "u" * 184)
+    channel = "#server-to-user-" + "u" * 184
+    assert [wire(effect) for effect in subscribe(session, channel)] == [succeeded(channel)]
+    assert user.user_id == "u" * 184
+
+
+def test_signin_user_id_length_follows_the_app() -> None:
+    session = new_session(max_user_id_length=3)
+    [effect] = signin(session, json.dumps({"id": "abcd"}))
+    assert wire(effect) == error("Invalid user_data: user id longer than 3 characters", 4009)
+    assert signed_in(session, "abc").user_id == "abc"
 
 
 def test_already_signed_in() -> None:

@@ -33,6 +33,7 @@ class App:
     enabled: bool = True
     client_events: bool = False
     max_connections: int = 0
+    max_channels_per_connection: int = 1_000
     activity_timeout: int = 120
     pong_timeout: int = 30
     max_message_bytes: int = 10_240
@@ -68,6 +69,7 @@ class App:
 
 _LIMITS = (
     ("max_connections", 0, 10_000_000),
+    ("max_channels_per_connection", 1, 100_000),
     ("activity_timeout", 1, 3_600),
     ("pong_timeout", 1, 600),
     ("max_message_bytes", 1_024, 1_048_576),

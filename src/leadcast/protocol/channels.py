@@ -3,6 +3,10 @@
 Prefixes match exactly at the start of a name: ``privateer`` and ``foo-private-x`` are
 public channels. Names are 1-200 characters of ``A-Za-z0-9_-=@,.;``; ``#`` is reserved for
 the server's own ``#server-to-user-{id}`` channels.
+
+A signed-in user's id names that user's channel, so it follows the same rule: 1-184
+characters (200 less the prefix) of the channel charset. The official SDKs check user ids the
+same way (``validate_user_id`` in the Python SDK's ``pusher/util.py``).
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ from enum import Enum
 
 __all__ = [
     "MAX_CHANNEL_NAME_LENGTH",
+    "MAX_USER_ID_LENGTH",
     "SERVER_TO_USER_PREFIX",
     "ChannelType",
     "channel_type",
     "is_cache_channel",
     "user_channel_id",
     "validate_channel_name",
+    "validate_user_id",
 ]
 
 MAX_CHANNEL_NAME_LENGTH = 200
 SERVER_TO_USER_PREFIX = "#server-to-user-"
+#: The longest user id whose ``#server-to-user-{id}`` channel name is still valid.
+MAX_USER_ID_LENGTH = MAX_CHANNEL_NAME_LENGTH - len(SERVER_TO_USER_PREFIX)
 
 _NAME = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
+_CHARSET = "A-Z, a-z, 0-9, '_', '-', '=', '@', ',', '.', ';'"
 
 
 class ChannelType(Enum):
@@ -80,5 +89,23 @@ def validate_channel_name(name: object, *, max_length: int = MAX_CHANNEL_NAME_LE
         return f"channel name longer than {max_length} characters"
     user_id = user_channel_id(name)
     if not _NAME.fullmatch(name if user_id is None else user_id):
-        return "channel name may only contain A-Z, a-z, 0-9, '_', '-', '=', '@', ',', '.', ';'"
+        return f"channel name may only contain {_CHARSET}"
+    return None
+
+
+def validate_user_id(user_id: object, *, max_length: int = MAX_USER_ID_LENGTH) -> str | None:
+    """Return why ``user_id`` cannot be a signed-in user's id, or ``None`` when it can.
+
+    Args:
+        user_id: the ``id`` of a sign-in's ``user_data``.
+        max_length: the app's limit; never more than :data:`MAX_USER_ID_LENGTH`, so the
+            user's ``#server-to-user-{id}`` channel always has a valid name.
+    """
+    if not isinstance(user_id, str) or not user_id:
+        return "user id must be a non-empty string"
+    limit = min(max_length, MAX_USER_ID_LENGTH)
+    if len(user_id) > limit:
+        return f"user id longer than {limit} characters"
+    if not _NAME.fullmatch(user_id):
+        return f"user id may only contain {_CHARSET}"
     return None

@@ -19,11 +19,20 @@ Checks that need only this connection (signatures, names, sizes, rates, subscrip
 membership) happen here. Checks that need shared state (a presence channel's member
 count) happen in the caller, which reports back with :meth:`subscribed` or
 :meth:`subscribe_failed`; a channel counts as subscribed only after :meth:`subscribed`.
+
+Flood limit: every inbound message takes a token from a bucket of ``FLOOD_BURST`` that
+refills at ``FLOOD_RATE`` per second; a message that finds it empty closes the connection
+with 4100, which pusher-js answers by reconnecting after a second (a 43xx close would stop
+it for good). A subscription that adds a channel takes no token: pusher-js resubscribes every
+channel at once after each connect, so a client with many channels would otherwise be closed
+on every connect. The app's ``max_channels_per_connection`` bounds those instead, refusing the
+subscription beyond it. Everything else (unsubscribes, repeated or refused subscriptions)
+takes a token, so churning subscriptions stays limited.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +53,13 @@ from leadcast.protocol.messages import (
     parse,
 )
 from leadcast.protocol.signatures import channel_auth, user_auth, verify_auth
+from leadcast.protocol.users import (
+    Member,
+    SignIn,
+    member_from_channel_data,
+    member_from_user,
+    parse_user_data,
+)
 
 __all__ = [
     "Close",
@@ -58,20 +74,13 @@ __all__ = [
 ]
 
 #: Sustained inbound messages per second a connection may send before it is closed.
+#: Subscriptions that add a channel do not count (see the module docstring).
 FLOOD_RATE = 100
 #: Messages a connection may send in a burst above ``FLOOD_RATE``.
 FLOOD_BURST = 200
 
 PING = encode("pusher:ping", {})
 PONG = encode("pusher:pong", {})
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A presence channel member: the user behind a connection."""
-
-    user_id: str
-    user_info: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +112,6 @@ class Publish:
 
     channel: str
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SignIn:
-    user_id: str
-    user_info: Any
-    watchlist: tuple[str, ...]
 
 
 Effect = Send | Close | Subscribe | Unsubscribe | Publish | SignIn
@@ -194,11 +196,29 @@ class Session:
         self.activity(now)
         self._burst = min(FLOOD_BURST, self._burst + (now - self._burst_at) * FLOOD_RATE)
         self._burst_at = now
-        self._burst -= 1
-        if self._burst < 0:
-            return self._close(ErrorCode.CLIENT_EVENT_RATE_LIMIT, "Too many messages")
         try:
             message = parse(text)
+        except InvalidMessage as error:
+            return self._flooded() or [Send(encode_error(f"Invalid message: {error}"))]
+        if message.event == "pusher:subscribe":
+            # Handled first: only a subscription that adds a channel is free. A refused or
+            # repeated one changes nothing, so closing instead of answering it is safe.
+            held = len(self.channels) + len(self._pending)
+            effects = self._handle(message, now)
+            if len(self.channels) + len(self._pending) > held:
+                return effects
+            return self._flooded() or effects
+        return self._flooded() or self._handle(message, now)
+
+    def _flooded(self) -> list[Effect]:
+        """Take one token from the flood bucket; the close once it is empty, else nothing."""
+        self._burst -= 1
+        if self._burst < 0:
+            return self._close(ErrorCode.OVER_CAPACITY, "Too many messages")
+        return []
+
+    def _handle(self, message: ClientMessage, now: float) -> list[Effect]:
+        try:
             event = message.event
             if event == "pusher:ping":
                 return [Send(PONG)]
@@ -230,6 +250,11 @@ class Session:
         if channel in self.channels and kind is not ChannelType.USER:
             # Already subscribed: confirm again (with the presence snapshot), change nothing.
             return [Subscribe(channel, self.channels[channel])]
+        limit = self.app.max_channels_per_connection
+        if channel not in self.channels and len(self.channels) + len(self._pending) >= limit:
+            return self._subscription_error(
+                channel, f"a connection may hold at most {limit} channels", 403
+            )
         if kind is ChannelType.USER:
             if self.user is None or channel != SERVER_TO_USER_PREFIX + self.user.user_id:
                 return self._subscription_error(
@@ -263,27 +288,11 @@ class Session:
         return [Subscribe(channel, member)]
 
     def _presence_member(self, channel_data: str | None) -> Member | str:
-        if channel_data is None:
-            if self.user is None:
-                return "presence channels need channel_data (or a signed-in connection)"
-            return Member(self.user.user_id, self.user.user_info)
-        try:
-            raw = json.loads(channel_data)
-        except ValueError:
-            return "channel_data is not valid JSON"
-        if not isinstance(raw, dict):
-            return "channel_data must be a JSON object"
-        user_id = raw.get("user_id")
-        if isinstance(user_id, bool) or not isinstance(user_id, str | int):
-            return "channel_data needs a user_id (string or number)"
-        user_id = str(user_id)
-        if not user_id or len(user_id) > self.app.max_user_id_length:
-            return f"user_id must be 1-{self.app.max_user_id_length} characters"
-        user_info = raw.get("user_info")
-        encoded = json.dumps(user_info, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(encoded) > self.app.max_presence_user_info_bytes:
-            return f"user_info is over {self.app.max_presence_user_info_bytes} bytes"
-        return Member(user_id, user_info)
+        if channel_data is not None:
+            return member_from_channel_data(self.app, channel_data)
+        if self.user is None:
+            return "presence channels need channel_data (or a signed-in connection)"
+        return member_from_user(self.app, self.user)
 
     def _subscription_error(
         self, channel: str, problem: str, status: int, *, errored: bool = False
@@ -305,8 +314,13 @@ class Session:
         return [Send(encode("pusher_internal:subscription_succeeded", data, channel))]
 
     def subscribe_failed(self, channel: str, problem: str, status: int) -> list[Effect]:
+        """The shared state refused the subscription (a full presence channel)."""
         self._pending.discard(channel)
-        return self._subscription_error(channel, problem, status)
+        if self.closed:
+            return []
+        # It took no token when it arrived, as it looked like a new channel; a refused
+        # subscription is not free, so the flood limit counts it now.
+        return self._flooded() or self._subscription_error(channel, problem, status)
 
     def _unsubscribe(self, message: ClientMessage) -> list[Effect]:
         channel = message.data_object().get("channel")
@@ -331,31 +345,13 @@ class Session:
             return [
                 Send(encode_error("This connection is already signed in", ErrorCode.UNAUTHORIZED))
             ]
-        try:
-            user = json.loads(user_data)
-        except ValueError:
-            user = None
-        if not isinstance(user, dict):
-            return [Send(encode_error("user_data must be a JSON object", ErrorCode.UNAUTHORIZED))]
-        user_id = user.get("id")
-        if not isinstance(user_id, str) or not 0 < len(user_id) <= self.app.max_user_id_length:
-            problem = "user_data needs an id: a non-empty string"
-            return [Send(encode_error(problem, ErrorCode.UNAUTHORIZED))]
-        raw_watchlist = user.get("watchlist") or []
-        if not isinstance(raw_watchlist, list):
-            problem = "watchlist must be a list of user ids"
-            return [Send(encode_error(problem, ErrorCode.UNAUTHORIZED))]
-        watchlist = tuple(
-            dict.fromkeys(
-                str(w)
-                for w in raw_watchlist
-                if isinstance(w, str | int) and not isinstance(w, bool)
-            )
-        )
+        user = parse_user_data(self.app, user_data)
+        if isinstance(user, str):
+            return [Send(encode_error(user, ErrorCode.UNAUTHORIZED))]
         effects: list[Effect] = [Send(encode("pusher:signin_success", {"user_data": user_data}))]
         limit = self.app.watchlist_limit
-        if len(watchlist) > limit:
-            watchlist = watchlist[:limit]
+        if len(user.watchlist) > limit:
+            user = dataclasses.replace(user, watchlist=user.watchlist[:limit])
             effects.append(
                 Send(
                     encode_error(
@@ -364,10 +360,8 @@ class Session:
                     )
                 )
             )
-        self.user = SignIn(
-            user_id, user.get("user_info") if isinstance(user, dict) else None, watchlist
-        )
-        effects.append(self.user)
+        self.user = user
+        effects.append(user)
         return effects
 
     def _client_event(self, message: ClientMessage, now: float) -> list[Effect]:
