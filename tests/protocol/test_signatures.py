@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pusher
 import pytest
 
 from leadcast.protocol import (
+    App,
     ConfigError,
     ErrorCode,
     PusherError,
     RequestError,
+    Session,
     SignatureError,
+    Subscribe,
 )
+from leadcast.protocol import signatures as signatures_module
 from leadcast.protocol.signatures import (
     AUTH_TIMESTAMP_WINDOW,
     EMPTY_BODY_MD5,
@@ -444,3 +449,79 @@ def test_checks_run_in_order() -> None:
     params = signed(secret="x", timestamp="abc", auth_version="2.0")
     params["auth_key"] = "nope"
     fails(params, "unknown auth_key")
+
+
+# -- constant-time comparisons -----------------------------------------------------------------
+
+
+class CompareDigestSpy:
+    """Stands in for the ``hmac`` module inside ``signatures``; records each compare_digest."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, bytes]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(hmac, name)
+
+    def compare_digest(self, a: bytes, b: bytes) -> bool:
+        self.calls.append((a, b))
+        return hmac.compare_digest(a, b)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> CompareDigestSpy:
+    recorder = CompareDigestSpy()
+    monkeypatch.setattr(signatures_module, "hmac", recorder)
+    return recorder
+
+
+def tampered(signature: str) -> str:
+    return signature[:-1] + ("1" if signature[-1] == "0" else "0")
+
+
+def session_receive(event: str, data: dict[str, Any]) -> list[Any]:
+    session = Session(App("1", KEY, SECRET), SOCKET_ID, 0.0)
+    return session.receive(json.dumps({"event": event, "data": data}), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("channel", "channel_data"),
+    [("private-x", None), ("presence-x", '{"user_id":"u1"}')],
+)
+def test_channel_auth_is_compared_in_constant_time(
+    spy: CompareDigestSpy, channel: str, channel_data: str | None
+) -> None:
+    # A plain == would give the same answers; only the spy tells the two apart.
+    good = channel_auth(KEY, SECRET, SOCKET_ID, channel, channel_data)
+    for given, accepted in ((tampered(good), False), (good, True)):
+        spy.calls.clear()
+        data = {"channel": channel, "auth": given}
+        if channel_data is not None:
+            data["channel_data"] = channel_data
+        effects = session_receive("pusher:subscribe", data)
+        assert isinstance(effects[0], Subscribe) is accepted
+        assert spy.calls == [(good.encode(), given.encode())]
+
+
+def test_user_auth_is_compared_in_constant_time(spy: CompareDigestSpy) -> None:
+    user_data = '{"id":"42"}'
+    good = user_auth(KEY, SECRET, SOCKET_ID, user_data)
+    for given, event in ((tampered(good), "pusher:error"), (good, "pusher:signin_success")):
+        spy.calls.clear()
+        effects = session_receive("pusher:signin", {"user_data": user_data, "auth": given})
+        assert json.loads(effects[0].text)["event"] == event
+        assert spy.calls == [(good.encode(), given.encode())]
+
+
+def test_http_api_requests_are_compared_in_constant_time(spy: CompareDigestSpy) -> None:
+    params = signed()
+    verify(params)
+    assert spy.calls == [
+        (KEY.encode(), KEY.encode()),
+        (params["body_md5"].encode(), body_md5(b'{"name":"e"}').encode()),
+        (params["auth_signature"].encode(), params["auth_signature"].encode()),
+    ]
+    spy.calls.clear()
+    bad = {**params, "auth_signature": tampered(params["auth_signature"])}
+    fails(bad, "invalid auth_signature")
+    assert spy.calls[-1] == (params["auth_signature"].encode(), bad["auth_signature"].encode())
