@@ -570,7 +570,7 @@ class Seed:
 
 def seed(url: str, specs: list[PMSpec]) -> Seed:
     """Migrate and create the PMs (through ``Accounts``) and a lead-source API key."""
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     from leadcast.db import User, make_engine, migrate
     from leadcast.services.accounts import Accounts
@@ -600,6 +600,12 @@ def seed(url: str, specs: list[PMSpec]) -> Seed:
             rows = connection.execute(
                 select(User.id, User.email).where(User.role == "pm").order_by(User.id)
             ).all()
+        if url.startswith("postgresql"):
+            # Planner statistics, as autovacuum keeps them on any live server: a database
+            # copied straight after seeding has none, and the plans then depend on whether
+            # autovacuum happened to pass before the copy.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("ANALYZE"))
     finally:
         engine.dispose()
     if url.startswith("sqlite:///"):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from leadcast.db.models import Distribution, NotificationRow, OutboxMessage
+from leadcast.db.models import Distribution, NotificationRow, OutboxMessage, PMCoverage
 from leadcast.leads.model import DistributionConfig
 from leadcast.services.distribution import Distributor
 from leadcast.services.errors import IdempotencyConflict, InvalidInput
@@ -85,6 +85,35 @@ def test_only_eligible_pms_receive_it(engine: Engine) -> None:
     make_pm(engine, "capped@example.com", daily_cap=0)
     Distributor(engine).submit(SEED)
     assert [row.channel for row in outbox(engine)] == [f"private-property-manager.{eligible.id}"]
+
+
+def test_changed_service_areas_and_types_route_the_next_lead(engine: Engine) -> None:
+    """Candidates come from the ZIP × type coverage index, which follows every change."""
+    mover = make_pm(engine, "mover@example.com", zips=("78702",), types=("commercial",))
+    stayer = make_pm(engine, "stayer@example.com", zips=("78701", "78702"))
+    channel = {pm.id: f"private-property-manager.{pm.id}" for pm in (mover, stayer)}
+    distributor = Distributor(engine)
+
+    distributor.submit(lead(zipcode="78701"))
+    assert [row.channel for row in outbox(engine)] == [channel[stayer.id]]
+
+    accounts(engine).update_pm(
+        mover.id, changes={"service_zips": ("78701",), "property_types": ("residential",)}
+    )
+    accounts(engine).update_pm(stayer.id, changes={"service_zips": ("78702",)})
+    distributor.submit(lead(zipcode="78701", street_address="2 Main St"))
+    assert [row.channel for row in outbox(engine)][1:] == [channel[mover.id]]
+
+    with engine.connect() as connection:
+        cells = connection.execute(
+            select(PMCoverage.pm_id, PMCoverage.zip_code, PMCoverage.property_type).order_by(
+                PMCoverage.pm_id
+            )
+        ).all()
+    assert [tuple(cell) for cell in cells] == [
+        (mover.id, "78701", "residential"),
+        (stayer.id, "78702", "residential"),
+    ]
 
 
 def test_at_most_n_recipients_best_scores_first(engine: Engine) -> None:

@@ -9,7 +9,11 @@ Tables::
                      (leads_today on counted_on, open_leads, last_assigned_at) that
                      distribution reads and updates under a row lock
     pm_service_zips  (zip_code, pm_id) and
-    pm_property_types (property_type, pm_id): the indexed way from a lead to its candidates
+    pm_property_types (property_type, pm_id): what each PM chose
+    pm_coverage      (zip_code, property_type, pm_id), one row per ZIP × type a PM takes:
+                     derived from the two above and written with them, it is the indexed
+                     way from a lead to its candidates (reading only the PMs that serve
+                     both the lead's ZIP and its type, however many serve either)
     leads            submitted leads, with the idempotency keys and a hash of the request
     distributions    one per lead × PM (UNIQUE), score, tier, reasons, status and timestamps
     notifications    the per-PM inbox, with seen/read/cleared timestamps; one per
@@ -51,6 +55,7 @@ __all__ = [
     "Lead",
     "NotificationRow",
     "OutboxMessage",
+    "PMCoverage",
     "PMPreferences",
     "PMPropertyType",
     "PMServiceZip",
@@ -179,6 +184,16 @@ class PMServiceZip(Base):
     __tablename__ = "pm_service_zips"
 
     zip_code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    pm_id: Mapped[int] = mapped_column(
+        ForeignKey("pm_preferences.user_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class PMCoverage(Base):
+    __tablename__ = "pm_coverage"
+
+    zip_code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    property_type: Mapped[str] = mapped_column(String(40), primary_key=True)
     pm_id: Mapped[int] = mapped_column(
         ForeignKey("pm_preferences.user_id", ondelete="CASCADE"), primary_key=True, index=True
     )

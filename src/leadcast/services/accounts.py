@@ -10,12 +10,20 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadcast.db.engine import SQLITE_BEGIN
-from leadcast.db.models import ApiKey, ApiToken, PMPreferences, PMPropertyType, PMServiceZip, User
+from leadcast.db.models import (
+    ApiKey,
+    ApiToken,
+    PMCoverage,
+    PMPreferences,
+    PMPropertyType,
+    PMServiceZip,
+    User,
+)
 from leadcast.services.clock import Clock, utc_now
 from leadcast.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from leadcast.services.profiles import (
@@ -331,8 +339,17 @@ class Accounts:
                 setattr(row, key, value)
             session.execute(delete(PMServiceZip).where(PMServiceZip.pm_id == pm_id))
             session.execute(delete(PMPropertyType).where(PMPropertyType.pm_id == pm_id))
+            session.execute(delete(PMCoverage).where(PMCoverage.pm_id == pm_id))
         session.add_all(PMServiceZip(pm_id=pm_id, zip_code=z) for z in prefs.service_zips)
         session.add_all(PMPropertyType(pm_id=pm_id, property_type=t) for t in prefs.property_types)
+        # Distribution's index: every ZIP × type this PM takes (see db.models).
+        cells = [
+            {"pm_id": pm_id, "zip_code": z, "property_type": t}
+            for z in prefs.service_zips
+            for t in prefs.property_types
+        ]
+        if cells:
+            session.execute(insert(PMCoverage), cells)
 
     def _pm_views(self, session: Session, users: Iterable[User]) -> list[PMView]:
         users = list(users)

@@ -5,8 +5,8 @@ Theory of operation
 
 ``Distributor.submit`` runs, for a new lead, a single transaction:
 
-1. read the candidates: active PMs serving the lead's ZIP (``pm_service_zips``) and property
-   type (``pm_property_types``), both indexed, with SQL pre-filters for units and for caps
+1. read the candidates: active PMs serving the lead's ZIP and property type (one range of
+   the ``pm_coverage`` index, ZIP × type × PM), with SQL pre-filters for units and for caps
    surely reached; no locks, so this never waits. Scoring is the costly part of a lead, so
    at most ``candidate_limit`` (50) are read: where more PMs are eligible, the fairest
    (fewest leads today, longest wait) are the ones scored;

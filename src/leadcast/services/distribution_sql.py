@@ -23,9 +23,8 @@ from leadcast.db.models import (
     Lead,
     NotificationRow,
     OutboxMessage,
+    PMCoverage,
     PMPreferences,
-    PMPropertyType,
-    PMServiceZip,
     UTCDateTime,
 )
 
@@ -88,13 +87,11 @@ def candidates_query(*, with_units: bool, limited: bool) -> Select[Any]:
     (never first), then the lower id, as the domain's own tie-break.
     """
     prefs = PREFS
+    coverage = PMCoverage.__table__.c
     conditions = [
-        prefs.user_id.in_(
-            select(PMServiceZip.pm_id).where(PMServiceZip.zip_code == bindparam("c_zip"))
-        ),
-        prefs.user_id.in_(
-            select(PMPropertyType.pm_id).where(PMPropertyType.property_type == bindparam("c_type"))
-        ),
+        # One index range: exactly the PMs serving both the lead's ZIP and its type.
+        coverage.zip_code == bindparam("c_zip"),
+        coverage.property_type == bindparam("c_type"),
         prefs.active.is_(True),
         # Pre-filters only (the domain decides): caps that are surely reached today.
         or_(prefs.max_open_leads.is_(None), prefs.open_leads < prefs.max_open_leads),
@@ -114,7 +111,11 @@ def candidates_query(*, with_units: bool, limited: bool) -> Select[Any]:
         units = bindparam("c_units", type_=Integer())
         conditions.append(or_(prefs.min_units.is_(None), prefs.min_units <= units))
         conditions.append(or_(prefs.max_units.is_(None), prefs.max_units >= units))
-    query = select(*PROFILE_COLUMNS).where(*conditions)
+    query = (
+        select(*PROFILE_COLUMNS)
+        .select_from(PMCoverage.__table__.join(PMPreferences, coverage.pm_id == prefs.user_id))
+        .where(*conditions)
+    )
     if not limited:
         return query
     today_count = case(
