@@ -236,12 +236,19 @@ export function harness(overrides: Partial<Api> = {}): Harness {
   };
 }
 
-/** Render the whole app as a logged-in PM (token in localStorage, preferences remembered). */
-export function renderApp(h: Harness, preferences: Partial<Preferences> = {}) {
+/**
+ * Render the whole app as a logged-in PM (token in localStorage, preferences remembered). The
+ * server answers GET /api/me/preferences with the same preferences unless `server` is given.
+ */
+export function renderApp(
+  h: Harness,
+  preferences: Partial<Preferences> = {},
+  { server }: { server?: Partial<Preferences> } = {},
+) {
   window.localStorage.setItem(TOKEN_KEY, "t0k3n");
   const prefs = { ...DEFAULT_PREFERENCES, ...preferences };
   window.localStorage.setItem(preferencesKey(USER.id), JSON.stringify(prefs));
-  h.api.preferences.mockResolvedValue(prefs);
+  h.api.preferences.mockResolvedValue({ ...prefs, ...server });
   const queryClient = createQueryClient();
   queryClient.setDefaultOptions({ queries: { retry: false, staleTime: 0 }, mutations: { retry: false } });
   const result = render(<App services={h.services} queryClient={queryClient} />);

@@ -1,9 +1,9 @@
-import { screen, waitFor } from "@testing-library/react";
+import { act, fireEvent, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/api";
 import { preferencesKey } from "../src/lib/storage";
-import { harness, renderApp, USER } from "./fakes";
+import { harness, leadEvent, renderApp, USER } from "./fakes";
 
 const stored = () => JSON.parse(window.localStorage.getItem(preferencesKey(USER.id)) ?? "null");
 
@@ -66,20 +66,132 @@ describe("preferences", () => {
     h.desktop.requestPermission.mockResolvedValue("denied");
     window.location.hash = "#/preferences";
     renderApp(h);
-    await user.click(await screen.findByRole("switch", { name: /Notify me/ }));
-    expect(await screen.findByText(/did not allow notifications/)).toBeInTheDocument();
+    const toggle = await screen.findByRole("switch", { name: /Notify me/ });
+    await user.click(toggle);
+    expect(await screen.findByText("Blocked in browser settings.")).toBeInTheDocument();
+    expect(toggle).toHaveAttribute("aria-checked", "false");
     expect(h.api.savePreferences).not.toHaveBeenCalled();
   });
 
-  it("loads the server's preferences", async () => {
+  it("shows the server's preferences, not the ones this browser remembered", async () => {
     const h = harness();
-    renderApp(h);
-    h.api.preferences.mockResolvedValue({
-      sound: true,
-      toast_min_tier: "good",
-      desktop_notifications: false,
-    });
+    h.desktop.permission.mockReturnValue("granted");
     window.location.hash = "#/preferences";
-    expect(await screen.findByRole("radio", { name: "Good and excellent leads" })).toBeInTheDocument();
+    renderApp(h, {}, { server: { sound: true, toast_min_tier: "good", desktop_notifications: true } });
+    const good = await screen.findByRole("radio", { name: "Good and excellent leads" });
+    await waitFor(() => expect(good).toBeChecked());
+    expect(screen.getByRole("radio", { name: "Every lead" })).not.toBeChecked();
+    expect(screen.getByRole("switch", { name: "Sound on" })).toHaveAttribute("aria-checked", "true");
+    expect(screen.getByRole("switch", { name: /Notify me/ })).toHaveAttribute("aria-checked", "true");
+    expect(stored()).toEqual({ sound: true, toast_min_tier: "good", desktop_notifications: true });
+    expect(h.api.savePreferences).not.toHaveBeenCalled();
+  });
+});
+
+describe("desktop notifications on for the account", () => {
+  const server = { desktop_notifications: true };
+
+  it("are off, with an Allow button, until this browser allows them; asking is left to a click", async () => {
+    const user = userEvent.setup();
+    const h = harness(); // permission "default"
+    window.location.hash = "#/preferences";
+    renderApp(h, server);
+    const toggle = await screen.findByRole("switch", { name: /Notify me/ });
+    expect(toggle).toHaveAttribute("aria-checked", "false");
+    expect(toggle).toHaveAccessibleDescription(/not been allowed to show them yet/);
+    expect(h.desktop.requestPermission).not.toHaveBeenCalled();
+
+    await user.click(screen.getByRole("button", { name: "Allow in this browser" }));
+    expect(h.desktop.requestPermission).toHaveBeenCalledOnce();
+    await waitFor(() => expect(toggle).toHaveAttribute("aria-checked", "true"));
+    expect(screen.queryByRole("button", { name: "Allow in this browser" })).toBeNull();
+    expect(h.api.savePreferences).not.toHaveBeenCalled(); // the account already had them on
+  });
+
+  it("say when the browser blocks them, with no Allow button", async () => {
+    const h = harness();
+    h.desktop.permission.mockReturnValue("denied");
+    window.location.hash = "#/preferences";
+    renderApp(h, server);
+    const toggle = await screen.findByRole("switch", { name: /Notify me/ });
+    expect(toggle).toHaveAttribute("aria-checked", "false");
+    expect(toggle).toHaveAccessibleDescription(/Blocked in browser settings/);
+    expect(screen.queryByRole("button", { name: "Allow in this browser" })).toBeNull();
+  });
+
+  it("are on when this browser allows them, and the switch turns them off", async () => {
+    const user = userEvent.setup();
+    const h = harness();
+    h.desktop.permission.mockReturnValue("granted");
+    window.location.hash = "#/preferences";
+    renderApp(h, server);
+    const toggle = await screen.findByRole("switch", { name: /Notify me/ });
+    expect(toggle).toHaveAttribute("aria-checked", "true");
+    expect(screen.queryByRole("button", { name: "Allow in this browser" })).toBeNull();
+    await user.click(toggle);
+    await waitFor(() =>
+      expect(h.api.savePreferences).toHaveBeenCalledWith(
+        expect.objectContaining({ desktop_notifications: false }),
+      ),
+    );
+    expect(toggle).toHaveAttribute("aria-checked", "false");
+    expect(h.desktop.requestPermission).not.toHaveBeenCalled();
+  });
+
+  it("follow a permission changed in the browser's settings when the PM comes back", async () => {
+    const h = harness();
+    window.location.hash = "#/preferences";
+    renderApp(h, server);
+    const toggle = await screen.findByRole("switch", { name: /Notify me/ });
+    expect(toggle).toHaveAttribute("aria-checked", "false");
+    h.desktop.permission.mockReturnValue("granted");
+    act(() => void window.dispatchEvent(new Event("focus")));
+    expect(toggle).toHaveAttribute("aria-checked", "true");
+  });
+});
+
+describe("sound after a reload", () => {
+  it("is unlocked by the first pointer press or key, once", async () => {
+    const h = harness();
+    renderApp(h, { sound: true });
+    await screen.findByRole("heading", { name: "Your leads" });
+    expect(h.sound.unlock).not.toHaveBeenCalled(); // browsers refuse audio before a gesture
+    fireEvent.pointerDown(document.body);
+    expect(h.sound.unlock).toHaveBeenCalledOnce();
+    fireEvent.keyDown(document.body, { key: "a" });
+    fireEvent.pointerDown(document.body);
+    expect(h.sound.unlock).toHaveBeenCalledOnce();
+  });
+
+  it("is unlocked by a key press as well", async () => {
+    const h = harness();
+    renderApp(h, { sound: true });
+    await screen.findByRole("heading", { name: "Your leads" });
+    fireEvent.keyDown(document.body, { key: "Tab" });
+    expect(h.sound.unlock).toHaveBeenCalledOnce();
+  });
+
+  it("is left alone when sound is off", async () => {
+    const h = harness();
+    renderApp(h, { sound: false });
+    await screen.findByRole("heading", { name: "Your leads" });
+    fireEvent.pointerDown(document.body);
+    fireEvent.keyDown(document.body, { key: "a" });
+    expect(h.sound.unlock).not.toHaveBeenCalled();
+  });
+
+  it("then chimes for excellent leads only", async () => {
+    const h = harness();
+    renderApp(h, { sound: true });
+    await screen.findByRole("heading", { name: "Your leads" });
+    await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
+    fireEvent.pointerDown(document.body);
+    act(() => {
+      h.realtime.connection.emit(leadEvent(1, "good"));
+      h.realtime.connection.emit(leadEvent(2, "fair"));
+    });
+    expect(h.sound.play).not.toHaveBeenCalled();
+    act(() => h.realtime.connection.emit(leadEvent(3, "excellent")));
+    expect(h.sound.play).toHaveBeenCalledOnce();
   });
 });

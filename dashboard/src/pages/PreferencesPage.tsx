@@ -1,8 +1,8 @@
-import { useState } from "react";
+import { useCallback, useEffect, useId, useState } from "react";
 import { TIERS, type Tier } from "../api";
 import { SoundToggle } from "../components/SoundToggle";
 import { usePreferences } from "../preferences";
-import { useServices } from "../services";
+import { useServices, type DesktopNotifier } from "../services";
 
 const TIER_CHOICES: Record<Tier, string> = {
   excellent: "Excellent leads only",
@@ -10,28 +10,52 @@ const TIER_CHOICES: Record<Tier, string> = {
   fair: "Every lead",
 };
 
+type Permission = ReturnType<DesktopNotifier["permission"]>;
+
+/**
+ * This browser's notification permission, read again when the PM comes back to the tab (they
+ * may have changed it in the browser's settings), and a way to ask for it from a click.
+ */
+function useDesktopPermission(desktop: DesktopNotifier) {
+  const [permission, setPermission] = useState<Permission>(() => desktop.permission());
+  useEffect(() => {
+    const reread = () => setPermission(desktop.permission());
+    window.addEventListener("focus", reread);
+    document.addEventListener("visibilitychange", reread);
+    return () => {
+      window.removeEventListener("focus", reread);
+      document.removeEventListener("visibilitychange", reread);
+    };
+  }, [desktop]);
+  const request = useCallback(async () => {
+    const answer = await desktop.requestPermission();
+    setPermission(answer);
+    return answer;
+  }, [desktop]);
+  return { permission, request };
+}
+
 export function PreferencesPage() {
   const { desktop } = useServices();
   const { preferences, update, saving, saveError } = usePreferences();
-  const [permissionNote, setPermissionNote] = useState<string | null>(null);
+  const { permission, request } = useDesktopPermission(desktop);
+  const [dismissed, setDismissed] = useState(false);
+  const desktopStatusId = useId();
 
-  // Notification.requestPermission() only ever runs from this click.
+  // The setting is saved per account, the permission is per browser: the switch is on only
+  // when both are, so it never claims notifications that this browser would not show.
+  const wanted = preferences.desktop_notifications;
+  const desktopOn = wanted && permission === "granted";
+
+  // Notification.requestPermission() only ever runs from a click (the switch or "Allow").
+  const allowDesktop = async () => {
+    const answer = await request();
+    setDismissed(answer === "default");
+    if (answer === "granted" && !wanted) await update({ desktop_notifications: true });
+  };
   const toggleDesktop = async () => {
-    if (preferences.desktop_notifications) {
-      await update({ desktop_notifications: false });
-      return;
-    }
-    const permission = await desktop.requestPermission();
-    if (permission === "granted") {
-      setPermissionNote(null);
-      await update({ desktop_notifications: true });
-    } else if (permission === "unsupported") {
-      setPermissionNote("This browser does not support desktop notifications.");
-    } else {
-      setPermissionNote(
-        "The browser did not allow notifications. You can allow them for this site in the browser's settings.",
-      );
-    }
+    if (desktopOn) await update({ desktop_notifications: false });
+    else await allowDesktop();
   };
 
   return (
@@ -70,7 +94,9 @@ export function PreferencesPage() {
           type="button"
           className="switch"
           role="switch"
-          aria-checked={preferences.desktop_notifications}
+          aria-checked={desktopOn}
+          aria-describedby={desktopStatusId}
+          disabled={permission === "unsupported"}
           onClick={() => void toggleDesktop()}
         >
           <span className="switch__track" aria-hidden="true">
@@ -78,7 +104,14 @@ export function PreferencesPage() {
           </span>
           <span className="switch__label">Notify me when this tab is in the background</span>
         </button>
-        {permissionNote && <p className="notice">{permissionNote}</p>}
+        <div id={desktopStatusId} className="desktop-status">
+          <DesktopStatus
+            permission={permission}
+            wanted={wanted}
+            dismissed={dismissed}
+            onAllow={() => void allowDesktop()}
+          />
+        </div>
       </section>
 
       <p className="save-state" aria-live="polite">
@@ -86,4 +119,44 @@ export function PreferencesPage() {
       </p>
     </main>
   );
+}
+
+/** What stands between the saved setting and a notification on this browser, if anything. */
+function DesktopStatus({
+  permission,
+  wanted,
+  dismissed,
+  onAllow,
+}: {
+  permission: Permission;
+  wanted: boolean;
+  dismissed: boolean;
+  onAllow: () => void;
+}) {
+  if (permission === "unsupported") {
+    return <p className="notice">This browser does not support desktop notifications.</p>;
+  }
+  if (permission === "denied") {
+    return (
+      <p className="notice">
+        <strong>Blocked in browser settings.</strong> Allow notifications for this site in the browser&apos;s
+        site settings to get them here.
+      </p>
+    );
+  }
+  if (permission === "default" && (wanted || dismissed)) {
+    return (
+      <>
+        <p className="notice">
+          {dismissed
+            ? "The browser did not allow notifications."
+            : "On for your account, but this browser has not been allowed to show them yet."}
+        </p>
+        <button type="button" className="button button--small" onClick={onAllow}>
+          Allow in this browser
+        </button>
+      </>
+    );
+  }
+  return null;
 }
