@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
+from leadcast.api import create_api
+from leadcast.config import Settings
+from leadcast.services.throttle import LoginLimits, MemoryLoginThrottle
 from tests.api.conftest import Login
 from tests.support.factories import ApiClient
 
@@ -48,6 +54,67 @@ def test_bad_logins(client: ApiClient, pm: Login, body: dict[str, object], statu
     if status == 401:
         assert response.json() == {"error": "wrong email or password"}
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+@dataclass
+class Seconds:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def login_body(password: str, email: str = "avery@example.com") -> dict[str, str]:
+    return {"email": email, "password": password}
+
+
+def test_the_sixth_failed_login_is_429_until_the_window_passes(
+    engine: Engine, settings: Settings, pm: Login, other_pm: Login
+) -> None:
+    clock = Seconds()
+    throttle = MemoryLoginThrottle(clock=clock)
+    with ApiClient(create_api(settings, engine=engine, login_throttle=throttle)) as api:
+        for _ in range(5):
+            assert api.post("/api/auth/login", json=login_body("wrong-password")).status_code == 401
+            clock.now += 1
+        for password in ("wrong-password", "password123"):
+            refused = api.post("/api/auth/login", json=login_body(password))
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == str(15 * 60 - 5)
+            assert refused.json() == {"error": "too many failed logins: try again in 895 seconds"}
+        other = api.post("/api/auth/login", json=login_body("password123", "blake@example.com"))
+        assert other.status_code == 200
+        clock.now += 894
+        assert api.post("/api/auth/login", json=login_body("password123")).status_code == 429
+        clock.now += 1
+        assert api.post("/api/auth/login", json=login_body("password123")).status_code == 200
+        # The success reset the email's count: five more failures before the next 429.
+        for _ in range(5):
+            assert api.post("/api/auth/login", json=login_body("wrong-password")).status_code == 401
+        assert api.post("/api/auth/login", json=login_body("password123")).status_code == 429
+
+
+def test_failed_logins_are_also_counted_per_client_address(
+    engine: Engine, settings: Settings, pm: Login
+) -> None:
+    throttle = MemoryLoginThrottle(LoginLimits(per_client=3), clock=Seconds())
+    app = create_api(settings, engine=engine, login_throttle=throttle)
+
+    async def log_in(address: str, email: str, password: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+            return await api.post("/api/auth/login", json=login_body(password, email))
+
+    async def scenario() -> list[int]:
+        statuses = [
+            (await log_in("192.0.2.1", f"guess{n}@example.com", "password123")).status_code
+            for n in range(3)
+        ]
+        statuses.append((await log_in("192.0.2.1", "avery@example.com", "password123")).status_code)
+        statuses.append((await log_in("192.0.2.2", "avery@example.com", "password123")).status_code)
+        return statuses
+
+    assert asyncio.run(scenario()) == [401, 401, 401, 429, 200]
 
 
 def test_malformed_json_is_400(client: ApiClient) -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from leadcast.db.models import ApiKey, ApiToken, User
-from leadcast.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from leadcast.services.accounts import TOKEN_SWEEP_SECONDS
+from leadcast.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
 from leadcast.services.profiles import Preferences, Role
 from leadcast.services.security import (
     ScryptParams,
@@ -16,7 +24,8 @@ from leadcast.services.security import (
     hash_secret,
     verify_password,
 )
-from tests.support.factories import FakeClock, accounts, make_pm
+from leadcast.services.throttle import LoginLimits, MemoryLoginThrottle
+from tests.support.factories import FakeClock, accounts, make_admin, make_pm
 
 
 def test_passwords_are_salted_scrypt_hashes() -> None:
@@ -85,6 +94,137 @@ def test_tokens_expire(engine: Engine) -> None:
     clock.advance(30 * 24 * 3600 + 1)
     with pytest.raises(NotAuthenticated, match="expired"):
         service.user_for_token(token)
+
+
+def throttled(engine: Engine, clock: FakeClock, **limits: Any) -> Any:
+    """Accounts whose clock and login throttle's clock are ``clock``."""
+    throttle = MemoryLoginThrottle(LoginLimits(**limits), clock=lambda: clock.now.timestamp())
+    return accounts(engine, clock=clock, login_throttle=throttle)
+
+
+def test_the_sixth_failed_login_is_refused_even_with_the_right_password(engine: Engine) -> None:
+    clock = FakeClock()
+    service = throttled(engine, clock)
+    service.create_user(email="avery@example.com", password="password123")
+    for _ in range(5):
+        with pytest.raises(NotAuthenticated):
+            service.login("avery@example.com", "wrong-password", client="10.0.0.1")
+        clock.advance(1)
+    for password in ("wrong-password", "password123"):
+        with pytest.raises(TooManyAttempts) as caught:
+            service.login("Avery@Example.com", password, client="10.0.0.9")
+        assert caught.value.retry_after == 15 * 60 - 5
+    clock.advance(15 * 60 - 5 - 1)
+    with pytest.raises(TooManyAttempts) as caught:
+        service.login("avery@example.com", "password123", client="10.0.0.1")
+    assert caught.value.retry_after == 1
+    clock.advance(1)
+    assert service.login("avery@example.com", "password123", client="10.0.0.1").token
+
+
+def test_a_throttled_email_leaves_other_emails_alone(engine: Engine) -> None:
+    clock = FakeClock()
+    service = throttled(engine, clock)
+    service.create_user(email="avery@example.com", password="password123")
+    service.create_user(email="blake@example.com", password="password123")
+    for _ in range(5):
+        with pytest.raises(NotAuthenticated):
+            service.login("avery@example.com", "wrong-password", client="10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        service.login("avery@example.com", "password123", client="10.0.0.1")
+    assert service.login("blake@example.com", "password123", client="10.0.0.1").token
+
+
+def test_a_successful_login_resets_the_count(engine: Engine) -> None:
+    clock = FakeClock()
+    service = throttled(engine, clock)
+    service.create_user(email="avery@example.com", password="password123")
+    for _ in range(4):
+        with pytest.raises(NotAuthenticated):
+            service.login("avery@example.com", "wrong-password")
+    service.login("avery@example.com", "password123")
+    for _ in range(5):
+        with pytest.raises(NotAuthenticated):
+            service.login("avery@example.com", "wrong-password")
+    with pytest.raises(TooManyAttempts):
+        service.login("avery@example.com", "password123")
+
+
+def test_one_client_guessing_many_emails_is_throttled(engine: Engine) -> None:
+    clock = FakeClock()
+    service = throttled(engine, clock, per_client=3)
+    service.create_user(email="avery@example.com", password="password123")
+    for n in range(3):
+        with pytest.raises(NotAuthenticated):
+            service.login(f"guess{n}@example.com", "password123", client="10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        service.login("avery@example.com", "password123", client="10.0.0.1")
+    assert service.login("avery@example.com", "password123", client="10.0.0.2").token
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("a" * 250 + "@example.com", "password123"), ("avery@example.com", "p" * 257)],
+)
+def test_over_long_credentials_are_refused_uncounted(
+    engine: Engine, email: str, password: str
+) -> None:
+    clock = FakeClock()
+    service = throttled(engine, clock, per_email=1, per_client=1)
+    service.create_user(email="avery@example.com", password="password123")
+    for _ in range(3):
+        with pytest.raises(NotAuthenticated):
+            service.login(email, password, client="10.0.0.1")
+    assert service.login("avery@example.com", "password123", client="10.0.0.1").token
+
+
+def token_hashes(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(connection.scalars(select(ApiToken.token_hash)))
+
+
+def test_expired_tokens_are_deleted_on_login(engine: Engine) -> None:
+    clock = FakeClock()
+    service = accounts(engine, clock=clock, token_ttl=timedelta(hours=1))
+    avery = make_pm(engine, "avery@example.com")
+    make_admin(engine)
+    old_avery = service.login("avery@example.com", "password123").token
+    old_admin = service.login("admin@example.com", "password123").token
+    clock.advance(3600)
+    for old in (old_avery, old_admin):
+        with pytest.raises(NotAuthenticated, match="expired"):
+            service.user_for_token(old)
+    assert token_hashes(engine) == {hash_secret(old_avery), hash_secret(old_admin)}
+
+    fresh = service.login("avery@example.com", "password123").token
+    assert token_hashes(engine) == {hash_secret(fresh)}  # the other user's went too
+    for old in (old_avery, old_admin):
+        with pytest.raises(NotAuthenticated, match="invalid token"):
+            service.user_for_token(old)
+    assert service.user_for_token(fresh).id == avery.id
+
+
+def test_other_users_expired_tokens_are_swept_at_most_once_a_minute(engine: Engine) -> None:
+    clock = FakeClock()
+    service = accounts(engine, clock=clock, token_ttl=timedelta(hours=1))
+    make_pm(engine, "avery@example.com")
+    make_admin(engine)
+
+    def log_in(email: str = "avery@example.com") -> str:
+        return hash_secret(service.login(email, "password123").token)
+
+    log_in()  # t=0: sweeps, the next sweep is due at t=60
+    clock.advance(30)
+    admin = log_in("admin@example.com")  # expires at t=3630
+    clock.advance(3570)
+    second = log_in()  # t=3600: my first token expired; sweeps, nothing else expired
+    assert token_hashes(engine) == {admin, second}
+    clock.advance(40)
+    third = log_in()  # t=3640: the admin's expired, but the next sweep is due at t=3660
+    assert token_hashes(engine) == {admin, second, third}
+    clock.advance(TOKEN_SWEEP_SECONDS - 40)
+    fourth = log_in()
+    assert token_hashes(engine) == {second, third, fourth}
 
 
 def test_a_new_password_ends_every_session(engine: Engine) -> None:

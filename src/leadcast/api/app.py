@@ -35,7 +35,9 @@ from leadcast.services.errors import (
     NotAuthenticated,
     NotFound,
     ServiceError,
+    TooManyAttempts,
 )
+from leadcast.services.throttle import LoginThrottle
 
 __all__ = ["create_api"]
 
@@ -47,6 +49,7 @@ _STATUS: Mapping[type[ServiceError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooManyAttempts: 429,
     NotConfigured: 503,
 }
 
@@ -72,8 +75,11 @@ def _status_of(error: ServiceError) -> int:
     return 400
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _error(
+    status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
@@ -81,6 +87,8 @@ async def _service_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
     if isinstance(error, InvalidInput):
         return _error(422, error.message, fields=error.fields)
+    if isinstance(error, TooManyAttempts):
+        return _error(429, error.message, headers={"Retry-After": str(error.retry_after)})
     return _error(_status_of(error), error.message)
 
 
@@ -144,6 +152,7 @@ def create_api(
     *,
     engine: Engine | None = None,
     on_commit: Callable[[], None] | None = None,
+    login_throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     """Build the HTTP API.
 
@@ -153,6 +162,7 @@ def create_api(
             disposed of when the app shuts down (its lifespan).
         on_commit: called (from a worker thread) after each lead is committed with
             recipients; pass the relay's ``wake``.
+        login_throttle: counts failed logins; by default in this process's memory.
 
     Returns:
         The FastAPI app (ASGI), routes under ``/api``.
@@ -184,7 +194,9 @@ def create_api(
             {"name": "admin", "description": "Property managers and API keys (admins only)."},
         ],
     )
-    app.state.services = Services.build(settings, database, on_commit)
+    app.state.services = Services.build(
+        settings, database, on_commit, login_throttle=login_throttle
+    )
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

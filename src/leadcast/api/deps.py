@@ -24,8 +24,10 @@ from leadcast.services.inbox import Inbox
 from leadcast.services.leads import LeadBook
 from leadcast.services.profiles import ApiKeyView, UserView
 from leadcast.services.security import API_KEY_PREFIX
+from leadcast.services.throttle import LoginThrottle
 
 __all__ = [
+    "LOGIN_THREADS",
     "MAX_BODY",
     "PM",
     "Admin",
@@ -42,6 +44,9 @@ MAX_BODY = 64 * 1024
 SUBMIT_THREADS = 8
 """Most lead submissions distributed at once (in worker threads); more wait their turn. More
 would only contend for the GIL and the connection pool without adding throughput."""
+LOGIN_THREADS = 2
+"""Most logins checked at once (each hashes a password with scrypt, ~16 MiB and tens of
+milliseconds of CPU); more wait their turn, so a burst of logins cannot take every core."""
 
 _bearer = HTTPBearer(auto_error=False, description="A login token (`POST /api/auth/login`).")
 _api_key = APIKeyHeader(
@@ -60,19 +65,30 @@ class Services:
     inbox: Inbox
     alerts: AlertSettingsStore
     submit_limiter: CapacityLimiter
+    login_limiter: CapacityLimiter
 
     @classmethod
     def build(
-        cls, settings: Settings, engine: Engine, on_commit: Callable[[], None] | None
+        cls,
+        settings: Settings,
+        engine: Engine,
+        on_commit: Callable[[], None] | None,
+        *,
+        login_throttle: LoginThrottle | None = None,
     ) -> Services:
         return cls(
             settings=settings,
-            accounts=Accounts(engine, token_ttl=timedelta(hours=settings.token_ttl_hours)),
+            accounts=Accounts(
+                engine,
+                token_ttl=timedelta(hours=settings.token_ttl_hours),
+                login_throttle=login_throttle,
+            ),
             distributor=Distributor.from_settings(engine, settings, on_commit=on_commit),
             leads=LeadBook(engine),
             inbox=Inbox(engine),
             alerts=AlertSettingsStore(engine),
             submit_limiter=CapacityLimiter(SUBMIT_THREADS),
+            login_limiter=CapacityLimiter(LOGIN_THREADS),
         )
 
 

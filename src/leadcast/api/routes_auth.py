@@ -6,6 +6,7 @@ import json
 import re
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +15,7 @@ from leadcast.api.schemas import (
     AlertSettingsIn,
     AlertSettingsOut,
     BroadcastAuthOut,
+    ErrorOut,
     LoginOut,
     LoginRequest,
     PMOut,
@@ -43,10 +45,33 @@ class NotConfigured(ServiceError):
     response_model=LoginOut,
     tags=["auth"],
     summary="Log in",
-    description="Exchange an email and password for a bearer token (401 when they are wrong).",
+    description=(
+        "Exchange an email and password for a bearer token (401 when they are wrong). After "
+        "5 failed attempts for one email within 15 minutes, or 50 from one client address, "
+        "further attempts are 429 with `Retry-After` (seconds), even with the right password, "
+        "until the oldest failure is 15 minutes old; a successful login resets the email's "
+        "count."
+    ),
+    responses={
+        401: {"model": ErrorOut},
+        429: {
+            "model": ErrorOut,
+            "description": "Too many failed attempts.",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until an attempt is allowed again.",
+                    "schema": {"type": "integer"},
+                }
+            },
+        },
+    },
 )
-async def login(body: LoginRequest, found: ServicesDep) -> dict[str, Any]:
-    result = await run_in_threadpool(found.accounts.login, body.email, body.password)
+async def login(body: LoginRequest, request: Request, found: ServicesDep) -> dict[str, Any]:
+    client = request.client.host if request.client is not None else None
+    result = await anyio.to_thread.run_sync(
+        lambda: found.accounts.login(body.email, body.password, client=client),
+        limiter=found.login_limiter,
+    )
     return {
         "token": result.token,
         "expires_at": format_timestamp(result.expires_at),

@@ -25,7 +25,13 @@ from leadcast.db.models import (
     User,
 )
 from leadcast.services.clock import Clock, utc_now
-from leadcast.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from leadcast.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
 from leadcast.services.profiles import (
     ApiKeyView,
     IssuedApiKey,
@@ -48,10 +54,23 @@ from leadcast.services.security import (
     secret_matches,
     verify_password,
 )
+from leadcast.services.throttle import LoginThrottle, MemoryLoginThrottle
 
-__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "Accounts"]
+__all__ = [
+    "MAX_EMAIL",
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "TOKEN_SWEEP_BATCH",
+    "TOKEN_SWEEP_SECONDS",
+    "Accounts",
+]
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
+MAX_EMAIL = 254
+TOKEN_SWEEP_SECONDS = 60.0
+"""Least time between two sweeps of everyone's expired login tokens (per ``Accounts``)."""
+TOKEN_SWEEP_BATCH = 500
+"""Most expired login tokens one sweep deletes."""
 
 
 def _user_view(user: User) -> UserView:
@@ -124,6 +143,7 @@ class Accounts:
         token_ttl: timedelta = timedelta(days=30),
         scrypt: ScryptParams = DEFAULT_SCRYPT,
         clock: Clock = utc_now,
+        login_throttle: LoginThrottle | None = None,
     ) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Writing transactions take SQLite's write lock up front (no snapshot conflicts).
@@ -134,6 +154,8 @@ class Accounts:
         self._scrypt = scrypt
         self._clock = clock
         self._decoy: str | None = None
+        self._throttle: LoginThrottle = login_throttle or MemoryLoginThrottle()
+        self._next_sweep: datetime | None = None
         self._key_scope = engine.url.render_as_string(hide_password=True)
 
     # -- users ---------------------------------------------------------------------------
@@ -204,23 +226,42 @@ class Accounts:
 
     # -- login tokens --------------------------------------------------------------------
 
-    def login(self, email: str, password: str) -> LoginResult:
+    def login(self, email: str, password: str, *, client: str | None = None) -> LoginResult:
         """Check the credentials and issue a token.
+
+        Over-long credentials are refused before anything else, and attempts beyond the
+        throttle's limits before any database read or password hash. A successful login
+        also deletes expired tokens: the user's own, and (at most every
+        ``TOKEN_SWEEP_SECONDS``) up to ``TOKEN_SWEEP_BATCH`` of anyone's.
+
+        Args:
+            email: the email, in any case.
+            password: the password.
+            client: the caller's address, for the per-client limit (``None``: unknown).
 
         Raises:
             NotAuthenticated: unknown email or wrong password (the same error for both).
+            TooManyAttempts: too many recent failed attempts for this email or client.
         """
-        normalised = email.strip().lower()[:254]
+        normalised = email.strip().lower()
+        if len(normalised) > MAX_EMAIL or len(password) > MAX_PASSWORD:
+            raise NotAuthenticated("wrong email or password")  # no account has such credentials
+        if wait := self._throttle.attempt(normalised, client):
+            raise TooManyAttempts(
+                f"too many failed logins: try again in {wait} seconds", retry_after=wait
+            )
         with self._sessions() as session:
             user = session.scalar(select(User).where(User.email == normalised))
         # The slow hash runs outside any transaction.
         stored = user.password_hash if user is not None else self._decoy_hash()
-        if not verify_password(password[:MAX_PASSWORD], stored) or user is None:
+        if not verify_password(password, stored) or user is None:
             raise NotAuthenticated("wrong email or password")
+        self._throttle.succeeded(normalised, client)
         token = new_secret(TOKEN_PREFIX)
         now = self._clock()
         expires = now + self._token_ttl
         with self._writes.begin() as session:
+            self._delete_expired_tokens(session, now, user.id)
             session.add(
                 ApiToken(
                     user_id=user.id,
@@ -230,6 +271,19 @@ class Accounts:
                 )
             )
             return LoginResult(token, _user_view(user), expires)
+
+    def _delete_expired_tokens(self, session: Session, now: datetime, user_id: int) -> None:
+        expired = ApiToken.expires_at <= now
+        session.execute(delete(ApiToken).where(ApiToken.user_id == user_id, expired))
+        if self._next_sweep is not None and now < self._next_sweep:
+            return
+        self._next_sweep = now + timedelta(seconds=TOKEN_SWEEP_SECONDS)
+        batch = select(ApiToken.id).where(expired).limit(TOKEN_SWEEP_BATCH)
+        session.execute(
+            delete(ApiToken)
+            .where(ApiToken.id.in_(batch.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        )
 
     def _decoy_hash(self) -> str:
         # Checked against for unknown emails, so they cost as much as a wrong password.

@@ -7,6 +7,7 @@ Exception hierarchy::
     ├── NotAuthenticated      no, an unknown, an expired or a revoked credential (401)
     ├── Forbidden             authenticated, but not allowed (403)
     ├── NotFound              no such thing, or not visible to the caller (404)
+    ├── TooManyAttempts       too many failed logins; ``retry_after`` seconds to wait (429)
     └── Conflict              the request contradicts the stored state (409)
         ├── IdempotencyConflict   the same key came with a different payload
         └── InvalidTransition     a lead status change the workflow does not allow
@@ -25,6 +26,7 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "ServiceError",
+    "TooManyAttempts",
 ]
 
 
@@ -59,6 +61,18 @@ class Forbidden(ServiceError):
 
 class NotFound(ServiceError):
     pass
+
+
+class TooManyAttempts(ServiceError):
+    """Refused without checking anything: too many recent failed attempts.
+
+    Attributes:
+        retry_after: whole seconds until an attempt is allowed again.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Conflict(ServiceError):
