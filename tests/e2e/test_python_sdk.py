@@ -186,6 +186,26 @@ def test_channel_info(sdk: Any, ws: Any) -> None:
     assert sdk.channel_info(presence, ["user_count"]) == {"occupied": True, "user_count": 1}
 
 
+def test_channel_info_cache(sdk: Any, ws: Any) -> None:
+    channel = unique("cache-sdk")
+    assert sdk.channel_info(channel, ["cache"]) == {"occupied": False}
+    payload = {"lead": 7, "name": "Zoë"}
+    sdk.trigger(channel, "lead", payload)
+    info = sdk.channel_info(channel, ["cache"])
+    assert info["occupied"] is False
+    cache = info["cache"]
+    assert (cache["event"], cache["data"]) == ("lead", json.dumps(payload, ensure_ascii=False))
+    assert 1790 <= cache["ttl"] <= 1800  # cache_ttl defaults to 30 minutes
+    sock = ws()
+    sock.subscribe(channel)
+    assert sock.expect("lead", channel).raw["data"] == cache["data"]
+    both = sdk.channel_info(channel, ["subscription_count", "cache"])
+    assert both == {"occupied": True, "subscription_count": 1, "cache": both["cache"]}
+    assert both["cache"]["data"] == cache["data"]
+    with pytest.raises(PusherBadRequest):
+        sdk.channel_info(unique("not-cache"), ["cache"])
+
+
 def test_users_info(sdk: Any, ws: Any) -> None:
     channel = unique("presence-sdk-users")
     a, b, c = ws(), ws(), ws()
