@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { App, createQueryClient } from "../src/App";
 import { ApiError } from "../src/api";
 import { TOKEN_KEY } from "../src/lib/storage";
-import { harness, renderApp } from "./fakes";
+import { harness, renderApp, USER } from "./fakes";
 
 describe("login and logout", () => {
   it("logs in, keeps the token in localStorage and shows the dashboard", async () => {
@@ -56,5 +56,18 @@ describe("login and logout", () => {
     await screen.findByRole("button", { name: "Log in" });
     expect(h.api.logout).toHaveBeenCalledOnce();
     await waitFor(() => expect(window.localStorage.getItem(TOKEN_KEY)).toBeNull());
+  });
+
+  it("forgets the PM's data on logout, so the next PM never sees it", async () => {
+    const user = userEvent.setup();
+    const h = harness();
+    const { queryClient } = renderApp(h);
+    await screen.findByText("No leads yet");
+    await waitFor(() => expect(queryClient.getQueryData(["preferences", USER.id])).toBeDefined());
+    expect(queryClient.getQueryCache().findAll({ queryKey: ["leads"] })).not.toEqual([]);
+    await user.click(screen.getByRole("button", { name: /Avery Quinn/ }));
+    await user.click(screen.getByRole("button", { name: "Log out" }));
+    await screen.findByRole("button", { name: "Log in" });
+    await waitFor(() => expect(queryClient.getQueryCache().getAll()).toEqual([]));
   });
 });

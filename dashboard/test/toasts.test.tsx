@@ -36,9 +36,31 @@ describe("toasts", () => {
     expect(region).toBeEmptyDOMElement();
   });
 
+  it("are announced as text: the link and the close button stay outside the live region", () => {
+    renderToasts([inboxItem(1, "excellent")]);
+    const region = screen.getByRole("status");
+    expect(region).toHaveTextContent(
+      "🔥 High-Value Lead! New residential property in Austin, TX. " +
+        "Lead Person 1 · Residential · 100 units. 1 Main St, Austin, TX 78701. " +
+        "🔥 High Value, score 88.",
+    );
+    expect(within(region).queryAllByRole("button")).toEqual([]);
+    expect(within(region).queryAllByRole("link")).toEqual([]);
+    const close = screen.getByRole("button", { name: "Dismiss alert: Lead Person 1" });
+    expect(region).not.toContainElement(close);
+    expect(toasts()[0]).toContainElement(close);
+  });
+
+  it("leave the live region with their toast", () => {
+    renderToasts([inboxItem(1, "good"), inboxItem(2, "fair")]);
+    fireEvent.click(screen.getByRole("button", { name: "Dismiss alert: Lead Person 1" }));
+    expect(screen.getByRole("status")).not.toHaveTextContent("Lead Person 1");
+    expect(screen.getByRole("status")).toHaveTextContent("Lead Person 2");
+  });
+
   it("show lead details and the score badge", () => {
     renderToasts([inboxItem(1, "excellent")]);
-    const toast = within(screen.getByRole("status")).getByTestId("lead-toast");
+    const toast = screen.getByTestId("lead-toast");
     expect(toast).toHaveTextContent("🔥 High-Value Lead!");
     expect(toast).toHaveTextContent("New residential property in Austin, TX");
     expect(toast).toHaveTextContent("Lead Person 1 · Residential · 100 units");

@@ -1,4 +1,4 @@
-import type { LeadDistributedEvent, LeadItem } from "../api";
+import type { InboxItem, LeadDistributedEvent, LeadItem } from "../api";
 
 type LeadLike = Pick<
   LeadItem,
@@ -49,4 +49,15 @@ export function tabTitle(count: number, app = "leadcast"): string {
 export function leadSummary(event: LeadDistributedEvent): string {
   const { lead } = event;
   return `${lead.full_name} · ${propertyLabel(lead.property_type)} · ${units(lead.number_of_units)}`;
+}
+
+/** What a screen reader hears for a lead toast: its text, without the link and close button. */
+export function alertText(item: InboxItem): string {
+  const { lead, score } = item.payload;
+  return [
+    `${item.title} ${item.message}.`,
+    `${leadSummary(item.payload)}.`,
+    `${address(lead)}.`,
+    `${score.badge.text}, score ${score.score}.`,
+  ].join(" ");
 }
