@@ -10,6 +10,15 @@ first write, so a read-then-write transaction would not be isolated. Here every 
 starts with ``BEGIN``, and a connection with the execution option
 ``sqlite_begin="IMMEDIATE"`` takes the write lock up front, which is how distribution keeps
 daily caps exact on SQLite (PostgreSQL uses row locks, ``FOR UPDATE``).
+
+An in-memory SQLite database (``sqlite://``) exists only inside the connection that made it,
+so SQLAlchemy's default for it (one connection per thread) gives every worker thread its own
+empty database: migrations applied in one thread are missing in the next. Here the whole
+engine shares one connection instead, made usable from any thread, and lent to one user at a
+time (a queue pool of size one): a second thread waits for the first to give it back, so
+transactions never interleave on it. (A ``StaticPool`` would share the connection without
+that turn-taking, and two threads' ``BEGIN`` would collide.) The database lives until the
+engine is disposed of; everything, migrations included, must go through that one engine.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 __all__ = ["SQLITE_BEGIN", "is_postgresql", "make_engine", "normalise_url"]
 
@@ -57,7 +66,8 @@ def make_engine(url: str | URL, **options: Any) -> Engine:
     """Create an engine for a plain URL, with leadcast's connection settings.
 
     Args:
-        url: ``sqlite:///path.db``, ``sqlite://`` (memory), ``postgresql://user@host/db``.
+        url: ``sqlite:///path.db``, ``sqlite://`` (memory: one connection shared by every
+            thread in turn), ``postgresql://user@host/db``.
         **options: passed to :func:`sqlalchemy.create_engine` (e.g. ``pool_size``).
 
     Returns:
@@ -69,8 +79,12 @@ def make_engine(url: str | URL, **options: Any) -> Engine:
             options.setdefault("pool_size", 10)
             options.setdefault("max_overflow", 20)
         return create_engine(parsed, **options)
-    engine = create_engine(parsed, **options)
     memory = parsed.database in (None, "", ":memory:")
+    if memory and "poolclass" not in options:
+        # One shared connection, one user at a time (see the module docstring).
+        options.update(poolclass=QueuePool, pool_size=1, max_overflow=0)
+        options["connect_args"] = {**options.get("connect_args", {}), "check_same_thread": False}
+    engine = create_engine(parsed, **options)
     _configure_sqlite(engine, wal=not memory)
     return engine
 
