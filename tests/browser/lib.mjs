@@ -14,7 +14,7 @@ import { chromium } from "playwright-core";
 export const CHROMIUM = process.env.LEADCAST_CHROMIUM || "/usr/bin/chromium";
 export const WAIT = 10_000;
 export const VIEWPORT = { width: 1280, height: 800 };
-const WATCHDOG_MS = 60_000;
+const WATCHDOG_MS = 90_000;
 
 // launch() gives every browser a fresh temporary user-data dir (playwright_chromiumdev_profile-*)
 // and removes it on close; nothing is shared between runs or scenarios.
@@ -93,7 +93,15 @@ export async function newPage(browser) {
     colorScheme: "light",
   });
   context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
+  return collectErrors(await context.newPage());
+}
+
+/** Another tab in `page`'s browser context: same origin storage, so the same logged-in PM. */
+export async function newTab(page) {
+  return collectErrors(await page.context().newPage());
+}
+
+function collectErrors(page) {
   page.leadcastErrors = [];
   page.leadcastConsole = [];
   page.on("pageerror", (error) => page.leadcastErrors.push(String(error?.stack || error)));
@@ -198,9 +206,16 @@ export async function openBell(page) {
   await page.getByRole("region", { name: "Notifications" }).waitFor();
 }
 
+/** Close every toast. Toasts also close by themselves, so one may be gone by the time it is clicked. */
 export async function dismissToasts(page) {
   const close = page.getByRole("button", { name: /^Dismiss alert/ });
-  while ((await close.count()) > 0) await close.first().click();
+  for (let attempt = 0; attempt < 20 && (await close.count()) > 0; attempt += 1) {
+    try {
+      await close.first().click({ timeout: 1000 });
+    } catch {
+      // it expired (or was replaced) between the count and the click: count again
+    }
+  }
   await page.mouse.move(5, 790);
 }
 
@@ -233,6 +248,11 @@ export async function run(scenario) {
       const page = await newPage(browser);
       pages.push(page);
       return page;
+    },
+    async tab(page) {
+      const tab = await newTab(page);
+      pages.push(tab);
+      return tab;
     },
   };
   let code = 0;

@@ -5,7 +5,19 @@
 // The harness owns the real-time process: this scenario asks it to "stop-realtime" and
 // "start-realtime" (JSON request lines on stdout, "ok" on stdin).
 // config: base, apiKey, pm {email, password}, lead (for the PM), recoverMs (how long to wait).
-import { WAIT, badge, card, login, run, sleep, step, submitLead, waitForConnection, ask } from "./lib.mjs";
+import {
+  WAIT,
+  ask,
+  badge,
+  card,
+  login,
+  run,
+  sleep,
+  step,
+  submitLead,
+  waitForConnection,
+  waitForTitle,
+} from "./lib.mjs";
 
 const names = (page) => (page.items ?? []).map((item) => item.payload?.lead?.full_name);
 
@@ -77,6 +89,7 @@ run(async (config, tools) => {
     null,
     { timeout: WAIT },
   );
+  await waitForTitle(page, "(1) leadcast"); // set by an effect after the badge renders
 
   return {
     downState,

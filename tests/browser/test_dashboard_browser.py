@@ -9,9 +9,11 @@ from the server's banner, and each is chosen to match exactly one demo PM
 units, Blake commercial/office/retail/… with 1-50 units in five ZIPs, Casey
 residential/multifamily/hoa/condo with 20-1000 units, all in Austin.
 
-The tests write ``docs/screenshots/{toast,bell-open,lead-list}.png`` (1280×800) when they pass
-(``LEADCAST_SCREENSHOTS_DIR`` puts them elsewhere). A missing ``node``, Chromium, playwright-core
-or dashboard build fails them: they are how the dashboard is known to work.
+The live scenario takes ``{toast,bell-open,lead-list}.png`` (1280×800) into the test's temporary
+directory. Only with ``LEADCAST_UPDATE_SCREENSHOTS=1`` does a passing run copy them over the
+committed ``docs/screenshots`` (or into ``LEADCAST_SCREENSHOTS_DIR``), so an ordinary run leaves
+the working tree alone. A missing ``node``, Chromium, playwright-core or dashboard build fails
+the tests: they are how the dashboard is known to work.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ import pytest
 
 from tests.browser.conftest import BROWSER_DIR, ROOT, Leadcast, Tools, find_tools
 
-SCREENSHOTS = Path(os.environ.get("LEADCAST_SCREENSHOTS_DIR") or ROOT / "docs" / "screenshots")
-SCENARIO_TIMEOUT = 75  # seconds; each scenario's own watchdog stops it at 60
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = "LEADCAST_UPDATE_SCREENSHOTS"
+SCENARIO_TIMEOUT = 105  # seconds; each scenario's own watchdog stops it at 90
 TOAST_BUDGET_MS = 1000
-RECOVERY_BUDGET_MS = 15_000
+# From the real-time server's return to the missed lead on screen. The dashboard's reconnect
+# attempts are at most 10 s (+20 % jitter) apart (dashboard/src/realtime/echo.ts), so the next
+# one comes within 12 s; the rest is for the handshake, the catch-up and a busy machine.
+RECOVERY_BUDGET_MS = 25_000
 
 AVERY = {"email": "avery@leadcast.test", "password": "leadcast-demo"}
 BLAKE = {"email": "blake@leadcast.test", "password": "leadcast-demo"}
@@ -153,11 +159,51 @@ def run_scenario(
     return result
 
 
-def publish_screenshots(paths: list[str]) -> None:
-    """Copy the screenshots of a passing scenario to docs/screenshots."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def publish_screenshots(
+    paths: list[str],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    docs: Path = DOCS_SCREENSHOTS,
+) -> Path | None:
+    """Copy a passing scenario's screenshots to ``docs`` when ``LEADCAST_UPDATE_SCREENSHOTS=1``.
+
+    Args:
+        paths: The screenshots, in the test's temporary directory.
+        environ: Where ``LEADCAST_UPDATE_SCREENSHOTS`` and ``LEADCAST_SCREENSHOTS_DIR`` are read.
+        docs: The default destination, the committed screenshots.
+
+    Returns:
+        The directory they were copied to, or None when they were left where they are.
+    """
+    if environ.get(UPDATE_SCREENSHOTS) != "1":
+        return None
+    target = Path(environ.get("LEADCAST_SCREENSHOTS_DIR") or docs)
+    target.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        shutil.copyfile(path, SCREENSHOTS / Path(path).name)
+        shutil.copyfile(path, target / Path(path).name)
+    return target
+
+
+def test_screenshots_replace_the_committed_ones_only_when_asked(tmp_path: Path) -> None:
+    shot = tmp_path / "run" / "toast.png"
+    shot.parent.mkdir()
+    shot.write_bytes(b"new")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "toast.png").write_bytes(b"committed")
+
+    for environ in ({}, {UPDATE_SCREENSHOTS: "0"}, {"LEADCAST_SCREENSHOTS_DIR": str(docs)}):
+        assert publish_screenshots([str(shot)], environ=environ, docs=docs) is None
+    assert (docs / "toast.png").read_bytes() == b"committed"
+    assert shot.read_bytes() == b"new"
+
+    assert publish_screenshots([str(shot)], environ={UPDATE_SCREENSHOTS: "1"}, docs=docs) == docs
+    assert (docs / "toast.png").read_bytes() == b"new"
+
+    elsewhere = tmp_path / "elsewhere"
+    environ = {UPDATE_SCREENSHOTS: "1", "LEADCAST_SCREENSHOTS_DIR": str(elsewhere)}
+    assert publish_screenshots([str(shot)], environ=environ, docs=docs) == elsewhere
+    assert (elsewhere / "toast.png").read_bytes() == b"new"
 
 
 def test_chromium_node_and_playwright_are_installed() -> None:
@@ -184,12 +230,14 @@ def test_login_then_a_lead_toasts_within_a_second_and_updates_bell_title_and_lis
     assert result["before"] == {"badge": None, "title": "leadcast"}
     assert result["firstLead"]["recipients"] == 1
     assert latency["toastAfterResponseMs"] is not None
+    # When the page laid the toast out (an in-page observer); Playwright's own wait adds its
+    # polling and is only reported.
     assert latency["toastAfterResponseMs"] < TOAST_BUDGET_MS, latency
-    assert latency["playwrightAfterResponseMs"] < TOAST_BUDGET_MS, latency
     assert "tier-excellent" in result["toast"]["className"]
     assert "Maria Garcia" in result["toast"]["text"]
     assert "High Value" in result["toast"]["text"]
-    assert result["toastStillVisible"]  # an excellent toast stays 10 s
+    assert result["pausedOnHover"]
+    assert result["toastStillVisible"]  # paused while the pointer is on it
     assert result["afterFirst"]["badge"] == "1"
     assert result["afterFirst"]["title"] == "(1) leadcast"
     assert "1 unread" in result["afterFirst"]["bellLabel"]
@@ -199,7 +247,8 @@ def test_login_then_a_lead_toasts_within_a_second_and_updates_bell_title_and_lis
     assert len(result["bellItems"]) == len(names)
     assert all(item.startswith("Unread:") for item in result["bellItems"])
     assert result["pageErrors"] == []
-    publish_screenshots(result["screenshots"])
+    published = publish_screenshots(result["screenshots"])
+    print(f"screenshots: {published or tmp_path} (set {UPDATE_SCREENSHOTS}=1 to refresh the docs)")
 
 
 def test_mark_one_read_mark_all_read_and_clear_all(
@@ -234,6 +283,14 @@ def test_mark_one_read_mark_all_read_and_clear_all(
         "unread": 0,
         "cards": 4,  # clearing notifications keeps the leads
     }
+    # The second tab followed every change (its scenario waited for each; this is what it saw).
+    other = result["otherTab"]
+    assert other["received"] == result["received"]
+    assert (other["afterOpen"]["badge"], other["afterOpen"]["title"]) == ("2", "(2) leadcast")
+    assert (other["afterOpen"]["items"], other["afterOpen"]["unread"]) == (3, 2)
+    assert other["afterAllRead"] == result["afterAllRead"]
+    assert (other["beforeClear"]["badge"], other["beforeClear"]["unread"]) == ("1", 1)
+    assert other["afterClear"] == result["afterClear"]
     assert result["pageErrors"] == []
 
 
@@ -252,10 +309,11 @@ def test_a_second_pm_never_sees_the_first_pms_lead(
     )
     assert result["recipients"] == [1, 1]
     live = result["live"]
-    own = {"toastEver": True, "toasts": 1, "bellItems": 1, "cards": 1}
-    none = {"toastEver": False, "toasts": 0, "bellItems": 0, "cards": 0}
-    assert live["firstSeesOwn"] == own
-    assert live["secondSeesOwn"] == own
+    none = {"toastEver": False, "toastsNow": 0, "bellItems": 0, "cards": 0}
+    for own in (live["firstSeesOwn"], live["secondSeesOwn"]):
+        # Its toast may have closed by now (5 s): that it appeared is what counts.
+        assert (own["toastEver"], own["bellItems"], own["cards"]) == (True, 1, 1), own
+        assert own["toastsNow"] <= 1, own
     assert live["secondSeesOther"] == none
     assert live["firstSeesOther"] == none
     assert result["afterReload"]["secondCards"] == [BLAKE_PRIVATE["full_name"]]
