@@ -8,7 +8,14 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from leadcast.api.deps import PM, ServicesDep
-from leadcast.api.schemas import ErrorOut, NotificationPage, UnreadCountOut, UpdatedCountOut
+from leadcast.api.schemas import (
+    ErrorOut,
+    NotificationOut,
+    NotificationPage,
+    UnreadCountOut,
+    UpdatedCountOut,
+)
+from leadcast.leads.model import Tier
 
 __all__ = ["router"]
 
@@ -31,14 +38,19 @@ async def list_notifications(
     user: PM,
     found: ServicesDep,
     read: bool | None = None,
-    tier: Annotated[str | None, Query(max_length=20)] = None,
+    tier: Annotated[Tier | None, Query(description="Only notifications of this tier.")] = None,
     before: Cursor = None,
     after: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: found.inbox.list(
-            user.id, read=read, tier=tier, before=before, after=after, limit=limit
+            user.id,
+            read=read,
+            tier=None if tier is None else tier.value,
+            before=before,
+            after=after,
+            limit=limit,
         )
     )
 
@@ -55,6 +67,7 @@ async def unread_count(user: PM, found: ServicesDep) -> dict[str, int]:
 
 @router.post(
     "/{notification_id}/read",
+    response_model=NotificationOut,
     summary="Mark one read",
     description="The notification becomes read and seen; marking it again changes nothing.",
     responses={404: {"model": ErrorOut}},

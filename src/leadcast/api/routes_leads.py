@@ -11,14 +11,17 @@ from starlette.concurrency import run_in_threadpool
 
 from leadcast.api.deps import PM, Caller, ServicesDep, Submitter, read_json_object
 from leadcast.api.schemas import (
+    AdminLeadDetail,
     ErrorOut,
+    LeadDetail,
     LeadPage,
     LeadSubmission,
     LeadSubmitted,
     StatusChange,
 )
+from leadcast.leads.model import PROPERTY_TYPES, Tier
 from leadcast.services.intake import LeadInput
-from leadcast.services.leads import LeadFilter
+from leadcast.services.leads import LeadFilter, Status
 from leadcast.services.profiles import ApiKeyView
 
 __all__ = ["router"]
@@ -98,14 +101,31 @@ async def submit_lead(
 async def list_leads(
     user: Caller,
     found: ServicesDep,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    tier: Annotated[str | None, Query(max_length=20)] = None,
-    property_type: Annotated[str | None, Query(max_length=40)] = None,
-    search: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[Status | None, Query(description="Only leads in this status.")] = None,
+    tier: Annotated[Tier | None, Query(description="Only leads of this score tier.")] = None,
+    property_type: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description=(
+                f"Only leads of this type: one of {', '.join(sorted(PROPERTY_TYPES))}, spelt "
+                "any way intake accepts (`Apartments`, `Single Family`); unknown is 422."
+            ),
+        ),
+    ] = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=100, description="Part of the name, street address, city or ZIP."),
+    ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    filters = LeadFilter(status=status, tier=tier, property_type=property_type, search=search)
+    filters = LeadFilter(
+        status=None if status is None else status.value,
+        tier=None if tier is None else tier.value,
+        property_type=property_type,
+        search=search,
+    )
     if user.is_admin:
         return await run_in_threadpool(
             lambda: found.leads.admin_list(filters, page=page, per_page=per_page)
@@ -117,6 +137,7 @@ async def list_leads(
 
 @router.get(
     "/{lead_id}",
+    response_model=LeadDetail | AdminLeadDetail,
     summary="One lead",
     description=(
         "A property manager sees a lead distributed to them, with the contact details, the "
@@ -133,12 +154,13 @@ async def get_lead(lead_id: LeadId, user: Caller, found: ServicesDep) -> dict[st
 
 @router.post(
     "/{lead_id}/status",
+    response_model=LeadDetail,
     summary="Change a lead's status",
     description=(
         "new → viewed → accepted/declined → contacted → won/lost (new may go straight to "
         "accepted or declined). Any other change is 409 naming the allowed ones."
     ),
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def change_status(
     lead_id: LeadId, body: StatusChange, user: PM, found: ServicesDep

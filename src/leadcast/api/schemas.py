@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from leadcast.leads.model import PROPERTY_TYPES, Tier
+from leadcast.services.intake import ALIASES
+from leadcast.services.leads import Status
 
 __all__ = [
+    "AdminDistribution",
+    "AdminLeadDetail",
+    "AdminLeadItem",
     "AlertSettingsIn",
     "AlertSettingsOut",
     "ApiKeyIssued",
@@ -14,11 +22,14 @@ __all__ = [
     "ApiKeyRequest",
     "BroadcastAuthOut",
     "ErrorOut",
+    "LeadDetail",
+    "LeadItem",
     "LeadPage",
     "LeadSubmission",
     "LeadSubmitted",
     "LoginOut",
     "LoginRequest",
+    "NotificationOut",
     "NotificationPage",
     "PMCreate",
     "PMList",
@@ -154,15 +165,36 @@ class ApiKeyIssued(ApiKeyOut):
     key: str = Field(description="The key itself: shown only now, stored only as a hash.")
 
 
+def _document_aliases(schema: dict[str, Any]) -> None:
+    """Add intake's alternative spellings (``ALIASES``) to the lead's JSON schema: each is a
+    property like the field it stands for, and exactly one of the two is required."""
+    properties, required = schema["properties"], schema["required"]
+    exactly_one: list[dict[str, Any]] = []
+    for alias, field in ALIASES.items():
+        properties[alias] = properties[field] | {
+            "title": alias.title(),
+            "description": f"Alias of `{field}`: give one of the two, not both.",
+        }
+        required.remove(field)
+        exactly_one.append({"oneOf": [{"required": [field]}, {"required": [alias]}]})
+    schema["allOf"] = exactly_one
+
+
 class LeadSubmission(BaseModel):
-    """A lead from a lead source. Unknown fields are rejected."""
+    """A lead from a lead source. Unknown fields are rejected (422 naming them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_aliases)
 
     full_name: str = Field(max_length=200, description="Alias: `name`.", examples=["John Doe"])
     email: str | None = Field(default=None, max_length=254, examples=["test@websocket.com"])
     phone: str | None = Field(default=None, max_length=40, examples=["+1 512 555 0100"])
     property_type: str = Field(
         max_length=40,
-        description="e.g. residential, single-family, multifamily, condo, hoa, commercial.",
+        description=(
+            f"One of {', '.join(sorted(PROPERTY_TYPES))}, as people write them: case, spaces, "
+            "hyphens and a plural s are ignored, and common names are understood "
+            "(`Apartments` is multifamily, `SFR` single-family, `Condominium` condo)."
+        ),
         examples=["residential"],
     )
     street_address: str | None = Field(default=None, max_length=200, examples=["123 Main St"])
@@ -203,9 +235,14 @@ class ScoreOut(BaseModel):
     reasons: list[str]
 
 
+# Response models list their fields in the order the services build them, so a response
+# is byte for byte what it was before it was typed (the dashboard's src/api.ts types).
+
+
 class LeadItem(BaseModel):
+    """A lead as a property manager's list shows it (no contact details)."""
+
     id: int
-    user_lead_id: int = Field(description="The distribution's id.")
     property_type: str
     street_address: str | None
     city: str
@@ -214,15 +251,78 @@ class LeadItem(BaseModel):
     number_of_units: int | None
     full_name: str
     created_at: str
-    status: str
+    user_lead_id: int = Field(description="The distribution's id.")
+    status: Status
     score: ScoreOut
     viewed_at: str | None
     updated_at: str
 
 
+_SCORE_LINE: JsonDict = {
+    "type": "object",
+    "properties": {
+        "points": {"type": "integer", "description": "What the rule added (or took away)."},
+        "text": {"type": "string"},
+        "group": {"type": "string", "examples": ["base", "match", "quality"]},
+    },
+    "required": ["points", "text", "group"],
+}
+
+
+class LeadDetail(LeadItem):
+    """A lead distributed to the property manager, with contact details."""
+
+    email: str | None
+    phone: str | None
+    source: str | None
+    # Passed through as stored: PostgreSQL (JSONB) orders each line's keys its own way.
+    score_breakdown: list[dict[str, Any]] = Field(
+        description="Every scoring rule that fired.", json_schema_extra={"items": _SCORE_LINE}
+    )
+    responded_at: str | None
+    contacted_at: str | None
+    closed_at: str | None
+    allowed_transitions: list[Status] = Field(description="The statuses it may move to now.")
+
+
+class AdminLeadItem(BaseModel):
+    """A lead as an admin's list shows it."""
+
+    id: int
+    unique_id: str | None
+    property_type: str
+    street_address: str | None
+    city: str
+    state: str
+    zip_code: str
+    number_of_units: int | None
+    full_name: str
+    source: str | None
+    recipients: int = Field(description="How many property managers received it.")
+    created_at: str
+
+
+class AdminDistribution(BaseModel):
+    user_lead_id: int = Field(description="The distribution's id.")
+    pm_id: int
+    score: int = Field(ge=0, le=100)
+    tier: Tier
+    status: Status
+    reasons: list[str]
+
+
+class AdminLeadDetail(AdminLeadItem):
+    """Any lead, with contact details and every distribution, best score first (admins)."""
+
+    email: str | None
+    phone: str | None
+    distributions: list[AdminDistribution]
+
+
 class LeadPage(BaseModel):
-    items: list[dict[str, Any]] = Field(
-        description="PMs get their leads (id, user_lead_id, status, score …); admins every lead."
+    items: list[LeadItem | AdminLeadItem] = Field(
+        description="A property manager's leads (`LeadItem`), or for an admin every lead "
+        "(`AdminLeadItem`)."
     )
     page: int
     per_page: int
@@ -237,7 +337,7 @@ class NotificationOut(BaseModel):
     id: int
     lead_id: int
     user_lead_id: int
-    tier: str
+    tier: Tier
     title: str
     message: str
     priority: str
