@@ -55,6 +55,22 @@ def test_read_all_clears_both_counts_without_seen_all_first(
     assert item["read_at"] is not None and item["seen_at"] == item["read_at"]
 
 
+def test_catching_up_on_more_than_a_page(client: ApiClient, api_key: str, pm: Login) -> None:
+    fill(client, api_key, 5)
+    every = sorted(
+        i["id"] for i in client.get("/api/notifications", headers=pm.headers).json()["items"]
+    )
+    query: dict[str, int | str] = {"after": every[0], "limit": 2}
+    seen: list[int] = []
+    while True:
+        page = client.get("/api/notifications", params=query, headers=pm.headers).json()
+        seen += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        query["before"] = page["next_cursor"]
+    assert seen == every[:0:-1]
+
+
 def test_another_pms_notification_is_404(
     client: ApiClient, api_key: str, pm: Login, other_pm: Login
 ) -> None:

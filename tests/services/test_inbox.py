@@ -59,6 +59,27 @@ def test_cursor_pages_newest_first(engine: Engine, pm_id: int) -> None:
     assert first["unread_count"] == 5 and first["unseen_count"] == 5
 
 
+def test_a_gap_larger_than_a_page_is_paged_with_after_and_before(
+    engine: Engine, pm_id: int
+) -> None:
+    fill(engine, 7)
+    inbox = Inbox(engine)
+    every = sorted(i["id"] for i in inbox.list(pm_id)["items"])
+    known = every[1]  # the client has everything up to here; five are missing
+    pages, before = [], None
+    while True:
+        page = inbox.list(pm_id, after=known, before=before, limit=2)
+        pages.append([i["id"] for i in page["items"]])
+        if page["next_cursor"] is None:
+            break
+        before = int(page["next_cursor"])
+        if len(pages) == 1:
+            fill(engine, 1)  # arrives meanwhile: newer than the first page, not in this gap
+    assert pages == [[every[6], every[5]], [every[4], every[3]], [every[2]]]
+    newest = inbox.list(pm_id, after=every[6])["items"]
+    assert len(newest) == 1 and newest[0]["id"] > every[6]
+
+
 def test_filters_by_read_state_and_tier(engine: Engine, pm_id: int) -> None:
     fill(engine, 4)
     inbox = Inbox(engine)

@@ -30,8 +30,11 @@ Cursor = Annotated[int | None, Query(ge=0, le=2**53)]
     description=(
         "Newest first, cleared ones excluded. `read=false` for unread only, `tier` for one "
         "tier. Page with `before=<next_cursor>`; after a reconnect, catch up with "
-        "`after=<newest id you have>`. Every `lead.distributed` event has one, whose "
-        "`payload` is the event as broadcast."
+        "`after=<newest id you have>`: that returns the newest `limit` items above it, and "
+        "when more were missed `next_cursor` is set: keep `after` and add "
+        "`before=<next_cursor>` for the next older page of the gap, until `next_cursor` is "
+        "null. Every `lead.distributed` event has one, whose `payload` is the event as "
+        "broadcast."
     ),
 )
 async def list_notifications(

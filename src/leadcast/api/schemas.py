@@ -349,7 +349,10 @@ class NotificationOut(BaseModel):
 
 class NotificationPage(BaseModel):
     items: list[NotificationOut]
-    next_cursor: str | None = Field(description="Pass as `before` for the next (older) page.")
+    next_cursor: str | None = Field(
+        description="Pass as `before` (keeping `after`, if any) for the next, older page; "
+        "null on the last page."
+    )
     unread_count: int
     unseen_count: int
 

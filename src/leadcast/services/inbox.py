@@ -9,6 +9,10 @@ it has (``after``), so nothing the socket missed is lost. States, as timestamps:
 - ``cleared_at``: "clear all" — gone from the inbox (and no longer unread).
 
 Pages go newest first; ``next_cursor`` is the id to pass as ``before`` for the next page.
+``after`` and ``before`` combine, so a client that missed more than one page pages the gap
+newest first: ``after=X``, then ``after=X&before=<next_cursor>`` until ``next_cursor`` is
+``None``. Items that arrive meanwhile are newer than the first page and come with the next
+``after=<newest id>``.
 """
 
 from __future__ import annotations
@@ -76,7 +80,8 @@ class Inbox:
             read: only read (``True``) or unread (``False``) items; ``None`` for both.
             tier: only this tier.
             before: only items older than this id (the previous page's ``next_cursor``).
-            after: only items newer than this id (catching up after a reconnect).
+            after: only items newer than this id (catching up after a reconnect); with
+                ``before``, the items between the two (paging a gap larger than ``limit``).
             limit: page size, 1-100.
 
         Returns:
