@@ -67,6 +67,8 @@ def test_documented_defaults() -> None:
         "client_event_rate": 10,
         "watchlist_limit": 100,
         "cache_ttl": 1_800,
+        "webhooks": (),
+        "webhook_batching": False,
     }
 
 

@@ -4,6 +4,10 @@ An app is read from the environment (``PUSHER_APP_ID``, ``PUSHER_APP_KEY``,
 ``PUSHER_APP_SECRET``) or from the ``[[apps]]`` tables of a TOML file. Loading checks
 everything once and raises :class:`ConfigError` with a message naming the app and field.
 Reading the file is the caller's job; this module parses text.
+
+Webhooks come from a TOML file only: an app's ``webhooks`` is a list of tables with a ``url``
+and, optionally, the ``event_types`` to send there (all of :data:`WEBHOOK_EVENTS` by default);
+``webhook_batching`` puts many events in one request.
 """
 
 from __future__ import annotations
@@ -14,13 +18,62 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from leadcast.protocol.errors import ConfigError
 
-__all__ = ["App", "AppRegistry", "apps_from_env", "apps_from_toml"]
+__all__ = ["WEBHOOK_EVENTS", "App", "AppRegistry", "Webhook", "apps_from_env", "apps_from_toml"]
 
 _ID = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
 _SECRET = re.compile(r"[\x21-\x7e]{1,200}")
+#: Printable ASCII, no spaces: a URL as written, before any percent-decoding.
+_URL = re.compile(r"[\x21-\x7e]{1,2000}")
+
+#: The webhook event kinds, as named in the ``events`` of a webhook request.
+WEBHOOK_EVENTS = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """One webhook endpoint of an app and the event kinds it takes."""
+
+    url: str
+    event_types: frozenset[str] = frozenset(WEBHOOK_EVENTS)
+
+    def check(self, where: str) -> Webhook:
+        """Validate the URL and event kinds; return ``self``.
+
+        Raises:
+            ConfigError: the URL is not an absolute http(s) URL, or a kind is unknown.
+        """
+        url = self.url
+        if not _URL.fullmatch(url):
+            raise ConfigError(f"{where}: url must be 1-2000 printable characters, no spaces")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as error:
+            raise ConfigError(f"{where}: url {url!r} is malformed: {error}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}: url {url!r} must be an absolute http:// or https:// URL")
+        if parts.fragment:
+            raise ConfigError(f"{where}: url {url!r} must not have a #fragment")
+        if not self.event_types:
+            raise ConfigError(f"{where}: event_types must name at least one event")
+        unknown = sorted(self.event_types - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown event type(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(WEBHOOK_EVENTS)}"
+            )
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +99,13 @@ class App:
     client_event_rate: int = 10
     watchlist_limit: int = 100
     cache_ttl: int = 1_800
+    webhooks: tuple[Webhook, ...] = ()
+    #: Many events per webhook request (``{"events": [...]}``) instead of one per request.
+    webhook_batching: bool = False
+
+    def wants_webhook(self, kind: str) -> bool:
+        """Whether any of the app's webhooks takes events of ``kind``."""
+        return any(kind in webhook.event_types for webhook in self.webhooks)
 
     def check(self) -> App:
         """Validate the fields; return ``self``.
@@ -64,6 +124,12 @@ class App:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{where}: {name} must be between {low} and {high}")
+        urls: set[str] = set()
+        for index, webhook in enumerate(self.webhooks):
+            webhook.check(f"{where}: webhook #{index + 1}")
+            if webhook.url in urls:
+                raise ConfigError(f"{where}: webhook url {webhook.url!r} is listed twice")
+            urls.add(webhook.url)
         return self
 
 
@@ -86,6 +152,28 @@ _LIMITS = (
 _FIELDS = {field.name: field for field in dataclasses.fields(App)}
 
 
+def _webhooks_from_list(raw: Any, where: str) -> tuple[Webhook, ...]:
+    """Webhooks from TOML: ``webhooks = [{url = "...", event_types = [...]}, ...]``."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: webhooks must be a list of tables with a url")
+    webhooks = []
+    for index, table in enumerate(raw):
+        here = f"{where}: webhook #{index + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{here}: must be a table with a url, not {table!r:.40}")
+        unknown = sorted(set(table) - {"url", "event_types"})
+        if unknown:
+            raise ConfigError(f"{here}: unknown setting(s) {', '.join(unknown)}")
+        url = table.get("url")
+        if not isinstance(url, str) or not url:
+            raise ConfigError(f"{here}: url is missing")
+        kinds = table.get("event_types", list(WEBHOOK_EVENTS))
+        if not isinstance(kinds, list) or not all(isinstance(kind, str) for kind in kinds):
+            raise ConfigError(f"{here}: event_types must be a list of event names")
+        webhooks.append(Webhook(url, frozenset(kinds)).check(here))
+    return tuple(webhooks)
+
+
 def _app_from_mapping(raw: Mapping[str, Any], where: str) -> App:
     unknown = sorted(set(raw) - set(_FIELDS))
     if unknown:
@@ -96,6 +184,8 @@ def _app_from_mapping(raw: Mapping[str, Any], where: str) -> App:
         if value is None or value == "":
             raise ConfigError(f"{where}: {name} is missing")
         values[name] = str(value)
+    if "webhooks" in raw:
+        values["webhooks"] = _webhooks_from_list(raw["webhooks"], where)
     for name, value in raw.items():
         if name in values:
             continue

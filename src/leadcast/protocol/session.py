@@ -14,6 +14,8 @@ Each returns a list of *effects* for the caller to carry out, in order:
 - :class:`Subscribe` / :class:`Unsubscribe` a channel in the shared channel state;
 - :class:`Publish` a client event to a channel's other subscribers;
 - :class:`SignIn` bind a user to the connection (server-to-user events, watchlist).
+- :class:`ClientEventWebhook` report a client event for the app's ``client_event`` webhook
+  (only when the app has one).
 
 Checks that need only this connection (signatures, names, sizes, rates, subscription
 membership) happen here. Checks that need shared state (a presence channel's member
@@ -33,6 +35,7 @@ takes a token, so churning subscriptions stays limited.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +65,7 @@ from leadcast.protocol.users import (
 )
 
 __all__ = [
+    "ClientEventWebhook",
     "Close",
     "Effect",
     "Member",
@@ -114,7 +118,22 @@ class Publish:
     text: str
 
 
-Effect = Send | Close | Subscribe | Unsubscribe | Publish | SignIn
+@dataclass(frozen=True, slots=True)
+class ClientEventWebhook:
+    """A client event the app's ``client_event`` webhook must hear of.
+
+    ``data`` is the JSON string the subscribers received; ``user_id`` is set on presence
+    channels only.
+    """
+
+    channel: str
+    event: str
+    data: str
+    socket_id: str
+    user_id: str | None
+
+
+Effect = Send | Close | Subscribe | Unsubscribe | Publish | SignIn | ClientEventWebhook
 
 
 class Session:
@@ -397,4 +416,10 @@ class Session:
             ]
         member = self.channels[channel]
         user_id = member.user_id if member is not None else None
-        return [Publish(channel, encode_event(event, channel, message.data, user_id))]
+        data = message.data
+        effects: list[Effect] = [Publish(channel, encode_event(event, channel, data, user_id))]
+        if self.app.wants_webhook("client_event"):
+            if not isinstance(data, str):
+                data = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            effects.append(ClientEventWebhook(channel, event, data, self.socket_id, user_id))
+        return effects
