@@ -25,6 +25,8 @@ MODULES = [
     "leadcast.realtime.ports",
     "leadcast.realtime.rest",
     "leadcast.realtime.server",
+    "leadcast.realtime.webhook_http",
+    "leadcast.realtime.webhooks",
 ]
 
 

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("LEADCAST_PATH_PREFIX", ""),
         help="serve under this path prefix, e.g. /ws (pusher-js option wsPath)",
     )
+    realtime.add_argument(
+        "--webhook-delay",
+        type=float,
+        default=os.environ.get("LEADCAST_WEBHOOK_DELAY") or "3",
+        help="seconds channel_vacated and member_removed webhooks wait for a rejoin (3)",
+    )
     _log_level(realtime)
 
     up = commands.add_parser(
@@ -134,14 +140,28 @@ def load_apps(apps_file: Path | None) -> list[App]:
     return apps_from_env(os.environ)
 
 
-async def _serve_realtime(registry: AppRegistry, host: str, port: int, prefix: str) -> None:
+async def _serve_realtime(
+    registry: AppRegistry,
+    host: str,
+    port: int,
+    prefix: str,
+    webhook_delay: float,
+) -> None:
     from leadcast.realtime.server import RealtimeServer
+    from leadcast.realtime.webhook_http import HttpxPoster
+    from leadcast.realtime.webhooks import WebhookOptions, Webhooks
 
     loop = asyncio.get_running_loop()
-    server = RealtimeServer(registry, path_prefix=prefix, loop=loop)
+    webhooks = None
+    if any(app.webhooks for app in registry):
+        webhooks = Webhooks(registry, HttpxPoster(), WebhookOptions(delay=webhook_delay))
+        webhooks.start()
+    server = RealtimeServer(registry, path_prefix=prefix, loop=loop, webhooks=webhooks)
     try:
         bound_host, bound_port = await server.start(host, port)
     except OSError as error:
+        if webhooks is not None:
+            await webhooks.close(grace=0)
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     gc.freeze()  # start-up objects live for the whole run: keep them out of full collections
     apps = ", ".join(f"{app.id} (key {app.key})" for app in registry)
@@ -156,6 +176,8 @@ async def _serve_realtime(registry: AppRegistry, host: str, port: int, prefix: s
     await stop.wait()
     log.info("shutting down: closing %d connections", server.node.connections)
     await server.stop()
+    if webhooks is not None:
+        await webhooks.close()
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -182,7 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "realtime":
             registry = AppRegistry(load_apps(args.apps_file))
             _check_port("--port", args.port)
-            _run(_serve_realtime(registry, args.host, args.port, args.path_prefix))
+            if not 0 <= args.webhook_delay <= 60:
+                raise ConfigError(f"--webhook-delay must be 0-60 seconds, not {args.webhook_delay}")
+            _run(
+                _serve_realtime(
+                    registry, args.host, args.port, args.path_prefix, args.webhook_delay
+                )
+            )
         elif args.command == "up":
             return _up(args)
         elif args.command == "migrate":

@@ -12,6 +12,11 @@ recipients as a snapshot tuple; no JSON work is done per recipient.
 
 Presence: a channel's members are counted per user, so ``member_added`` goes out on a
 user's first connection and ``member_removed`` when their last one leaves.
+
+Webhooks: for an app with webhooks the node reports the same transitions to its
+:class:`WebhookSink` (channel occupied on the first subscriber, vacated on the last, member
+added and removed per user as above, cache misses, and the client events sessions report).
+The sink only queues; holding, batching and delivery happen behind it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from leadcast.protocol.channels import (
 from leadcast.protocol.errors import ErrorCode
 from leadcast.protocol.messages import encode, encode_event
 from leadcast.protocol.session import (
+    ClientEventWebhook,
     Close,
     Effect,
     Publish,
@@ -38,7 +44,7 @@ from leadcast.protocol.session import (
     Subscribe,
     Unsubscribe,
 )
-from leadcast.realtime.ports import Peer, Writer
+from leadcast.realtime.ports import Peer, WebhookSink, Writer
 from leadcast.websocket.frames import encode_text
 
 __all__ = ["AppState", "Channel", "Node"]
@@ -68,6 +74,8 @@ class AppState:
     users: dict[str, dict[Peer, None]] = field(default_factory=dict)
     watchers: dict[str, dict[Peer, None]] = field(default_factory=dict)
     sockets: dict[str, Peer] = field(default_factory=dict)
+    #: Where this app's webhook events go; ``None`` when the app has no webhooks.
+    hooks: WebhookSink | None = None
 
     @property
     def connections(self) -> int:
@@ -85,10 +93,14 @@ class ChannelInfo:
 class Node:
     """Channel state for every app, driven by sessions and the HTTP API."""
 
-    def __init__(self, apps: AppRegistry, writer: Writer) -> None:
+    def __init__(
+        self, apps: AppRegistry, writer: Writer, webhooks: WebhookSink | None = None
+    ) -> None:
         self.apps = apps
         self.writer = writer
-        self.states = {app.id: AppState(app) for app in apps}
+        self.states = {
+            app.id: AppState(app, hooks=webhooks if app.webhooks else None) for app in apps
+        }
 
     # -- connections -----------------------------------------------------------------------
 
@@ -154,6 +166,15 @@ class Node:
                 self._sign_in(state, peer, effect)
             elif isinstance(effect, Close):
                 self.writer.close(peer, effect.code, effect.reason)
+            elif isinstance(effect, ClientEventWebhook) and state.hooks is not None:
+                state.hooks.client_event(
+                    state.app,
+                    effect.channel,
+                    effect.event,
+                    effect.data,
+                    effect.socket_id,
+                    effect.user_id,
+                )
 
     # -- channels ----------------------------------------------------------------------------
 
@@ -169,6 +190,7 @@ class Node:
             presence = channel.presence() if channel.members is not None else None
             self.perform(peer, peer.session.subscribed(name, member, presence), now)
             return
+        joined: str | None = None
         if member is not None and channel.members is not None:
             entry = channel.members.get(member.user_id)
             if entry is None:
@@ -185,16 +207,25 @@ class Node:
                     name,
                 )
                 self.writer.broadcast(encode_text(added), tuple(channel.subscribers), None)
+                joined = member.user_id
             else:
                 entry[0] = member.user_info
                 entry[1] += 1
         channel.subscribers[peer] = None
+        hooks = state.hooks
+        if hooks is not None:
+            if len(channel.subscribers) == 1:
+                hooks.channel_occupied(state.app, name)
+            if joined is not None:
+                hooks.member_added(state.app, name, joined)
         presence = channel.presence() if channel.members is not None else None
         self.perform(peer, peer.session.subscribed(name, member, presence), now)
         if is_cache_channel(name):
             cached = self._cached(state, name, now)
             if cached is None:
                 self.writer.send(peer, encode_text(encode("pusher:cache_miss", None, name)))
+                if hooks is not None:
+                    hooks.cache_miss(state.app, name)
             else:
                 self.writer.send(peer, encode_text(cached[0]))
 
@@ -221,8 +252,12 @@ class Node:
                         "pusher_internal:member_removed", {"user_id": member.user_id}, name
                     )
                     self.writer.broadcast(encode_text(removed), tuple(channel.subscribers), None)
+                    if state.hooks is not None:
+                        state.hooks.member_removed(state.app, name, member.user_id)
         if not channel.subscribers:
             del state.channels[name]
+            if state.hooks is not None:
+                state.hooks.channel_vacated(state.app, name)
 
     # -- users -------------------------------------------------------------------------------
 

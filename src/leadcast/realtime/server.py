@@ -36,7 +36,7 @@ from leadcast.protocol.errors import ErrorCode
 from leadcast.protocol.messages import encode_error
 from leadcast.protocol.session import Session
 from leadcast.realtime.node import Node
-from leadcast.realtime.ports import Peer
+from leadcast.realtime.ports import Peer, WebhookSink
 from leadcast.realtime.rest import MAX_BODY_BYTES, Response, RestApi
 from leadcast.websocket.frames import (
     FrameReader,
@@ -401,12 +401,17 @@ class RealtimeServer:
     """Owns the apps, the node, the HTTP API and the listening socket."""
 
     def __init__(
-        self, apps: AppRegistry, *, path_prefix: str = "", loop: asyncio.AbstractEventLoop
+        self,
+        apps: AppRegistry,
+        *,
+        path_prefix: str = "",
+        loop: asyncio.AbstractEventLoop,
+        webhooks: WebhookSink | None = None,
     ) -> None:
         self.apps = apps
         self.loop = loop
         self.outbox = Outbox(loop)
-        self.node = Node(apps, self.outbox)
+        self.node = Node(apps, self.outbox, webhooks)
         self.rest = RestApi(apps, self.node)
         self.path_prefix = path_prefix.rstrip("/")
         self.connections: set[Connection] = set()
