@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
@@ -32,6 +29,7 @@ from leadcast.services.errors import (
     NotFound,
     TooManyAttempts,
 )
+from leadcast.services.keycache import API_KEYS
 from leadcast.services.profiles import (
     ApiKeyView,
     IssuedApiKey,
@@ -79,58 +77,6 @@ def _user_view(user: User) -> UserView:
 
 def _key_view(key: ApiKey) -> ApiKeyView:
     return ApiKeyView(key.id, key.name, key.prefix, key.created_at, key.revoked_at)
-
-
-API_KEY_CACHE_SECONDS = 5.0
-"""How long a verified API key is trusted without reading the database again. A key revoked
-in this process is forgotten at once; one revoked by another process still works here for at
-most this long."""
-
-
-class _ApiKeyCache:
-    """Active API keys recently verified, by (database, SHA-256 of the key), shared by every
-    ``Accounts`` of the process so that a revocation through any of them is seen at once.
-
-    Entries expire after ``ttl`` seconds. A revocation bumps ``generation``: a verification
-    that read the database before the revocation committed may not then cache its result.
-    """
-
-    def __init__(self, ttl: float, size: int = 1024) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str], tuple[float, ApiKeyView]] = OrderedDict()
-        self.generation = 0
-
-    def get(self, scope: str, key_hash: str) -> ApiKeyView | None:
-        with self._lock:
-            entry = self._entries.get((scope, key_hash))
-            if entry is None:
-                return None
-            if entry[0] <= time.monotonic():
-                del self._entries[(scope, key_hash)]
-                return None
-            return entry[1]
-
-    def put(self, scope: str, key_hash: str, view: ApiKeyView, generation: int) -> None:
-        with self._lock:
-            if generation != self.generation:
-                return  # a key was revoked meanwhile: the row read may be stale
-            self._entries[(scope, key_hash)] = (time.monotonic() + self._ttl, view)
-            self._entries.move_to_end((scope, key_hash))
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def forget(self, scope: str, key_id: int) -> None:
-        with self._lock:
-            self.generation += 1
-            for entry_key in [
-                k for k, (_, v) in self._entries.items() if k[0] == scope and v.id == key_id
-            ]:
-                del self._entries[entry_key]
-
-
-_API_KEYS = _ApiKeyCache(API_KEY_CACHE_SECONDS)
 
 
 class Accounts:
@@ -486,15 +432,15 @@ class Accounts:
                 return _key_view(row)
         finally:
             # After the commit: no verification from now on reads the key as active.
-            _API_KEYS.forget(self._key_scope, key_id)
+            API_KEYS.forget(self._key_scope, key_id)
 
     def cached_api_key(self, key: str) -> ApiKeyView | None:
         """The active API key ``key`` is, if it was verified in the last few seconds
-        (``API_KEY_CACHE_SECONDS``); ``None`` when it must be looked up (``api_key_for``).
-        Never does I/O, so an event loop may call it."""
+        (``keycache.API_KEY_CACHE_SECONDS``); ``None`` when it must be looked up
+        (``api_key_for``). Never does I/O, so an event loop may call it."""
         if not key.startswith(API_KEY_PREFIX) or len(key) > 100:
             return None
-        return _API_KEYS.get(self._key_scope, hash_secret(key))
+        return API_KEYS.get(self._key_scope, hash_secret(key))
 
     def api_key_for(self, key: str) -> ApiKeyView:
         """The active API key ``key`` is.
@@ -505,13 +451,13 @@ class Accounts:
         if not key.startswith(API_KEY_PREFIX) or len(key) > 100:
             raise NotAuthenticated("invalid API key")
         key_hash = hash_secret(key)
-        if (cached := _API_KEYS.get(self._key_scope, key_hash)) is not None:
+        if (cached := API_KEYS.get(self._key_scope, key_hash)) is not None:
             return cached
-        generation = _API_KEYS.generation
+        generation = API_KEYS.generation
         with self._sessions() as session:
             row = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
         if row is None or row.revoked_at is not None or not secret_matches(key, row.key_hash):
             raise NotAuthenticated("invalid API key")
         view = _key_view(row)
-        _API_KEYS.put(self._key_scope, key_hash, view, generation)
+        API_KEYS.put(self._key_scope, key_hash, view, generation)
         return view
