@@ -64,9 +64,15 @@ class _Event:
 class RestApi:
     """Routes and answers HTTP API requests against a :class:`Node`."""
 
-    def __init__(self, apps: AppRegistry, node: Node) -> None:
+    def __init__(self, apps: AppRegistry, node: Node, *, path_prefix: str = "") -> None:
+        """Serve the API of ``apps`` against ``node``.
+
+        Args:
+            path_prefix: also serve under this prefix (``--path-prefix``), e.g. ``/ws``.
+        """
         self.apps = apps
         self.node = node
+        self.path_prefix = path_prefix.rstrip("/")
 
     def handle(
         self,
@@ -84,7 +90,14 @@ class RestApi:
             now: wall-clock seconds, for the ``auth_timestamp`` window.
             monotonic: the node's clock (cache expiry); defaults to ``now``.
         """
-        path = unquote(raw_path)
+        # The forms of the path a signature may cover: as sent and unescaped, and, under the
+        # path prefix, the same without it. Routing uses the last: unescaped, unprefixed.
+        forms = [raw_path, unquote(raw_path)]
+        prefix = self.path_prefix
+        if prefix and raw_path.startswith(prefix + "/"):
+            forms += [form[len(prefix) :] for form in forms]
+        signed_forms = tuple(dict.fromkeys(forms))
+        path = forms[-1]
         params = {key.lower(): value for key, value in parse_qsl(query, keep_blank_values=True)}
         match = _APP_ROUTE.fullmatch(path)
         if match is not None:
@@ -105,7 +118,7 @@ class RestApi:
         if isinstance(route, Response):
             return route
         try:
-            self._verify(app, method, raw_path, path, params, body, now)
+            self._verify(app, method, signed_forms, params, body, now)
         except SignatureError as error:
             return _error(401, f"authentication failed: {error}")
         if not app.enabled:
@@ -132,15 +145,13 @@ class RestApi:
     def _verify(
         app: App,
         method: str,
-        raw_path: str,
-        path: str,
+        candidates: tuple[str, ...],
         params: dict[str, str],
         body: bytes,
         now: float,
     ) -> None:
         # The signature covers the path as the client wrote it; a client that escaped
-        # characters in it may have signed either form.
-        candidates = (raw_path,) if path == raw_path else (raw_path, path)
+        # characters in it, or sits behind the path prefix, may have signed another form.
         for candidate in candidates:
             try:
                 verify_request(
