@@ -21,12 +21,14 @@ MODULES = [
     "leadcast.websocket",
     "leadcast.websocket.frames",
     "leadcast.realtime",
+    "leadcast.realtime.connection",
     "leadcast.realtime.node",
     "leadcast.realtime.ports",
     "leadcast.realtime.rest",
     "leadcast.realtime.server",
     "leadcast.realtime.webhook_http",
     "leadcast.realtime.webhooks",
+    "leadcast.realtime.wire",
 ]
 
 

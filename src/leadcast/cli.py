@@ -11,12 +11,15 @@ import signal
 import sys
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadcast import __version__
 from leadcast.config import DEVELOPMENT_DEFAULTS, Settings, SettingsError
 from leadcast.protocol.apps import App, AppRegistry, apps_from_env, apps_from_toml
 from leadcast.protocol.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leadcast.realtime.server import HttpLimits
 
 __all__ = ["main"]
 
@@ -61,6 +64,27 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=os.environ.get("LEADCAST_WEBHOOK_DELAY") or "3",
         help="seconds channel_vacated and member_removed webhooks wait for a rejoin (3)",
+    )
+    realtime.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="SECONDS",
+        default=os.environ.get("LEADCAST_REQUEST_TIMEOUT") or "10",
+        help="seconds a connection has to send a complete request or WebSocket handshake (10)",
+    )
+    realtime.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        metavar="SECONDS",
+        default=os.environ.get("LEADCAST_KEEPALIVE_TIMEOUT") or "30",
+        help="seconds an idle kept-alive HTTP connection stays open (30)",
+    )
+    realtime.add_argument(
+        "--max-pending-connections",
+        type=int,
+        metavar="N",
+        default=os.environ.get("LEADCAST_MAX_PENDING_CONNECTIONS") or "1000",
+        help="connections not yet upgraded to WebSocket at once; more get 503 (1000)",
     )
     _log_level(realtime)
 
@@ -146,6 +170,7 @@ async def _serve_realtime(
     port: int,
     prefix: str,
     webhook_delay: float,
+    limits: HttpLimits,
 ) -> None:
     from leadcast.realtime.server import RealtimeServer
     from leadcast.realtime.webhook_http import HttpxPoster
@@ -156,7 +181,9 @@ async def _serve_realtime(
     if any(app.webhooks for app in registry):
         webhooks = Webhooks(registry, HttpxPoster(), WebhookOptions(delay=webhook_delay))
         webhooks.start()
-    server = RealtimeServer(registry, path_prefix=prefix, loop=loop, webhooks=webhooks)
+    server = RealtimeServer(
+        registry, path_prefix=prefix, loop=loop, webhooks=webhooks, limits=limits
+    )
     try:
         bound_host, bound_port = await server.start(host, port)
     except OSError as error:
@@ -206,9 +233,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _check_port("--port", args.port)
             if not 0 <= args.webhook_delay <= 60:
                 raise ConfigError(f"--webhook-delay must be 0-60 seconds, not {args.webhook_delay}")
+            from leadcast.realtime.server import HttpLimits
+
+            limits = HttpLimits(
+                request_timeout=args.request_timeout,
+                keepalive_timeout=args.keepalive_timeout,
+                max_pending=args.max_pending_connections,
+            ).check()
             _run(
                 _serve_realtime(
-                    registry, args.host, args.port, args.path_prefix, args.webhook_delay
+                    registry, args.host, args.port, args.path_prefix, args.webhook_delay, limits
                 )
             )
         elif args.command == "up":
