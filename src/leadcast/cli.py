@@ -138,7 +138,51 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--daily-cap", type=int, default=None, help="no cap unless given")
     create.add_argument("--max-open-leads", type=int, default=None, help="no cap unless given")
     _log_level(create)
+    _outbox_parser(commands)
     return parser
+
+
+def _outbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    outbox = commands.add_parser(
+        "outbox",
+        help="show undelivered broadcasts; requeue the ones the relay gave up on",
+        description=(
+            "The outbox holds the lead.distributed events the relay sends. A row the Pusher "
+            "HTTP API refuses for good (a 4xx) or that keeps failing for "
+            "LEADCAST_RELAY_GIVE_UP_AFTER seconds is marked failed and no longer retried."
+        ),
+    )
+    actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
+    status = actions.add_parser(
+        "status",
+        help="pending and failed rows, the oldest pending one's age, the last errors",
+        description="Print the outbox's pending and failed rows and their latest errors.",
+    )
+    status.add_argument(
+        "--errors", type=int, default=5, metavar="N", help="errors to show of each kind (5)"
+    )
+    _log_level(status)
+    retry = actions.add_parser(
+        "retry",
+        help="requeue failed rows",
+        description=(
+            "Put failed rows back in the queue, due at once, with a fresh give-up window. "
+            "A running relay (leadcast up) sends them on its next poll. With --id, every "
+            "row given must be a failed one, or nothing is requeued."
+        ),
+    )
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--id",
+        dest="ids",
+        type=int,
+        nargs="+",
+        action="extend",
+        metavar="N",
+        help="the failed rows to requeue (ids as `outbox status` shows them)",
+    )
+    which.add_argument("--all-failed", action="store_true", help="requeue every failed row")
+    _log_level(retry)
 
 
 def _log_level(parser: argparse.ArgumentParser) -> None:
@@ -255,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"leadcast migrate: {settings.database_url} is at the newest schema")
         elif args.command == "users":
             return _create_user(args)
+        elif args.command == "outbox":
+            return _outbox(args)
     except (ConfigError, SettingsError) as error:
         print(f"leadcast {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -339,3 +385,30 @@ def _create_user(args: argparse.Namespace) -> int:
 
 def _split(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from leadcast.db import current_revision, head_revision, make_engine
+    from leadcast.relay import deadletters
+    from leadcast.services.clock import utc_now
+
+    engine = make_engine(_lead_settings(os.environ).database_url)
+    try:
+        if current_revision(engine) != head_revision():
+            raise ConfigError("the database is not at the newest schema: run `leadcast migrate`")
+        now = utc_now()
+        if args.outbox_command == "status":
+            status = deadletters.outbox_status(engine, errors=max(args.errors, 0))
+            print(deadletters.format_status(status, now=now))
+            return 0
+        if args.all_failed:
+            count = deadletters.requeue_all_failed(engine, now=now)
+        else:
+            count = deadletters.requeue_failed(engine, args.ids, now=now)
+    except deadletters.NotFailed as error:
+        print(f"leadcast outbox retry: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"requeued {count} failed row(s); a running relay sends them on its next poll")
+    return 0

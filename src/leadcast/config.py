@@ -17,6 +17,7 @@ time or keeps state: the composition root builds one ``Settings`` and passes it 
 | ``LEADCAST_CANDIDATE_LIMIT`` | 50 | most eligible PMs scored per lead, 0 = all |
 | ``LEADCAST_TIER_EXCELLENT`` / ``_GOOD`` | 80 / 60 | score thresholds of the tiers |
 | ``LEADCAST_RELAY_POLL_INTERVAL`` | 1.0 | seconds between outbox polls when not woken |
+| ``LEADCAST_RELAY_GIVE_UP_AFTER`` | 86400 | seconds a row is retried before failing; 0 = never |
 | ``LEADCAST_TOKEN_TTL_HOURS`` | 720 | lifetime of a login token |
 """
 
@@ -79,6 +80,7 @@ class Settings:
     tier_excellent_at: int = 80
     tier_good_at: int = 60
     relay_poll_interval: float = 1.0
+    relay_give_up_after: float = 86400.0
     token_ttl_hours: int = 720
 
     @classmethod
@@ -136,6 +138,9 @@ class Settings:
             tier_excellent_at=excellent,
             tier_good_at=good,
             relay_poll_interval=reader.number("LEADCAST_RELAY_POLL_INTERVAL", 1.0, 0.01, 3600.0),
+            relay_give_up_after=reader.number(
+                "LEADCAST_RELAY_GIVE_UP_AFTER", 86400.0, 0.0, 366 * 86400.0
+            ),
             token_ttl_hours=reader.integer("LEADCAST_TOKEN_TTL_HOURS", 720, 1, 24 * 366),
         )
         reader.raise_problems()

@@ -82,7 +82,7 @@ def test_failures_are_retried_with_exponential_backoff(engine: Engine) -> None:
     submit(engine)
     clock = now_clock()
     recorder = RecordingBroadcaster(failures=2)
-    relay = Relay(engine, recorder, RelayOptions(backoff_base=0.5), clock=clock)
+    relay = Relay(engine, recorder, RelayOptions(backoff_base=0.5), clock=clock, draw=lambda: 0.0)
 
     assert asyncio.run(relay.run_once()) == 0
     [row] = rows(engine)
@@ -108,6 +108,30 @@ def test_failures_are_retried_with_exponential_backoff(engine: Engine) -> None:
 )
 def test_backoff_doubles_up_to_a_ceiling(attempts: int, delay: float) -> None:
     assert RelayOptions(backoff_base=0.5, backoff_max=60).backoff(attempts) == delay
+
+
+@pytest.mark.parametrize(("draw", "delay"), [(0.0, 8.0), (0.5, 7.0), (0.999, 6.002)])
+def test_jitter_takes_up_to_a_quarter_off_the_delay(draw: float, delay: float) -> None:
+    assert RelayOptions(backoff_base=0.5).backoff(5, draw) == pytest.approx(delay)
+    assert RelayOptions(backoff_base=0.5, jitter=0).backoff(5, draw) == 8.0
+
+
+def test_rows_that_failed_together_come_back_at_different_times(engine: Engine) -> None:
+    make_pm(engine, "pm@example.com")
+    submit(engine, n=20)
+    clock = now_clock()
+    relay = Relay(
+        engine, RecordingBroadcaster(failures=2), RelayOptions(backoff_base=4), clock=clock
+    )
+    assert asyncio.run(relay.run_once()) == 0
+    due = {(row.next_attempt_at - clock.now).total_seconds() for row in rows(engine)}
+    assert len(due) > 10  # spread out, not all at once
+    assert all(3.0 <= delay <= 4.0 for delay in due)
+
+
+def test_jitter_is_checked(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        Relay(engine, RecordingBroadcaster(), RelayOptions(jitter=1.5))
 
 
 def test_events_go_out_in_batches_of_at_most_ten(engine: Engine) -> None:
@@ -142,6 +166,7 @@ def test_a_rejected_batch_is_retried_event_by_event(engine: Engine) -> None:
     state = {row.id: (row.sent_at is not None, row.last_error) for row in rows(engine)}
     assert state[poison.id] == (False, "HTTP 413: data too large")
     assert sum(sent for sent, _ in state.values()) == 2
+    assert [row.failed_at is not None for row in rows(engine)] == [False, True, False]
 
 
 def test_run_delivers_as_soon_as_it_is_woken_and_stops(engine: Engine) -> None:

@@ -18,7 +18,8 @@ Tables::
     distributions    one per lead × PM (UNIQUE), score, tier, reasons, status and timestamps
     notifications    the per-PM inbox, with seen/read/cleared timestamps; one per
                      distribution, sharing its id
-    outbox           events to broadcast; the relay sends and marks them
+    outbox           events to broadcast; the relay sends them and marks them sent, or
+                     failed (dead letters) when it gives up
 
 Times are stored in UTC and come back timezone-aware on every database (``UTCDateTime``).
 """
@@ -281,13 +282,29 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Dead letters: set when the relay gives up (a non-retryable answer, or retrying for
+    # too long); cleared by ``leadcast outbox retry``, which also sets ``requeued_at``, the
+    # start of the row's next give-up window (the first is from ``created_at``).
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requeued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# The relay's claim query: pending rows by due time. Partial, so sent rows cost nothing.
+# The relay's claim query: pending rows by due time. Partial, so sent and failed rows cost
+# nothing.
+_PENDING = OutboxMessage.sent_at.is_(None) & OutboxMessage.failed_at.is_(None)
 Index(
     "ix_outbox_pending",
     OutboxMessage.next_attempt_at,
     OutboxMessage.id,
-    postgresql_where=OutboxMessage.sent_at.is_(None),
-    sqlite_where=OutboxMessage.sent_at.is_(None),
+    postgresql_where=_PENDING,
+    sqlite_where=_PENDING,
+)
+# `leadcast outbox status` and `retry --all-failed`: the failed rows, newest first.
+_FAILED = OutboxMessage.failed_at.is_not(None)
+Index(
+    "ix_outbox_failed",
+    OutboxMessage.failed_at,
+    OutboxMessage.id,
+    postgresql_where=_FAILED,
+    sqlite_where=_FAILED,
 )

@@ -10,6 +10,15 @@ from leadcast.relay.broadcasters import (
     PusherBroadcaster,
     build_broadcaster,
 )
+from leadcast.relay.deadletters import (
+    NotFailed,
+    OutboxStatus,
+    RowError,
+    format_status,
+    outbox_status,
+    requeue_all_failed,
+    requeue_failed,
+)
 from leadcast.relay.outbox import Relay, RelayOptions
 
 __all__ = [
@@ -17,10 +26,17 @@ __all__ = [
     "BroadcastError",
     "Broadcaster",
     "LogBroadcaster",
+    "NotFailed",
     "NullBroadcaster",
+    "OutboxStatus",
     "OutgoingEvent",
     "PusherBroadcaster",
     "Relay",
     "RelayOptions",
+    "RowError",
     "build_broadcaster",
+    "format_status",
+    "outbox_status",
+    "requeue_all_failed",
+    "requeue_failed",
 ]

@@ -52,13 +52,17 @@ class BroadcastError(Exception):
     """Publishing failed.
 
     Attributes:
-        retryable: whether the same request may succeed later (network trouble, 5xx, 429);
-            ``False`` when the server rejected the request itself (other 4xx).
+        retryable: whether the same request may succeed later (network trouble, a timeout,
+            5xx, 408, 429); ``False`` when the server refused the request itself (any other
+            4xx, e.g. 400 bad channel or event, 401/403 bad credentials, 404 unknown app,
+            413 too large): sending it again would get the same answer.
+        status: the HTTP status, or ``None`` when no answer came.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status = status
 
 
 class Broadcaster(Protocol):
@@ -181,6 +185,7 @@ class PusherBroadcaster:
             raise BroadcastError(
                 f"HTTP {status} from {path}: {response.text[:300]}",
                 retryable=status >= 500 or status in (408, 429),
+                status=status,
             )
 
     async def aclose(self) -> None:

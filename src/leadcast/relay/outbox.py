@@ -7,7 +7,8 @@ Distribution writes outbox rows in the lead's transaction; the relay is the only
 sends them. One round (:meth:`Relay.run_once`):
 
 1. **Claim** (a short transaction, in a worker thread): select due rows
-   (``sent_at IS NULL AND next_attempt_at <= now``, oldest first), on PostgreSQL
+   (``sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now``, oldest first), on
+   PostgreSQL
    ``FOR UPDATE SKIP LOCKED`` so concurrent relays take disjoint rows without waiting; on
    SQLite the transaction starts ``BEGIN IMMEDIATE``, which serialises claims. The claimed
    rows get ``attempts + 1`` and ``next_attempt_at = now + lease``: the lease hides them from
@@ -15,9 +16,19 @@ sends them. One round (:meth:`Relay.run_once`):
 2. **Send** in chunks of at most 10 (one ``batch_events`` request each), several chunks at
    a time. A chunk the server rejects as a whole (a 4xx) is retried event by event, so one
    bad event cannot hold back the others.
-3. **Finish** (a short transaction): delivered rows get ``sent_at``; failed ones
-   ``next_attempt_at = now + backoff`` (``backoff_base * 2 ** (attempts - 1)``, at most
-   ``backoff_max``) and ``last_error``. Failed rows are retried for ever: nothing is dropped.
+3. **Finish** (a short transaction): delivered rows get ``sent_at``. A row whose send failed
+   gets ``last_error`` and then either
+   - ``failed_at`` (a dead letter, logged at ERROR with its channel and the server's answer)
+     when the server refused it for good (a 4xx other than 408 and 429: sending it again
+     would get the same answer), or when it has been retried for ``give_up_after`` seconds
+     since it was written (or requeued); or
+   - ``next_attempt_at = now + backoff``: ``backoff_base * 2 ** (attempts - 1)``, at most
+     ``backoff_max``, less a random part of up to ``jitter`` of it, so that rows which failed
+     together do not all come back at once.
+
+Failed rows are never claimed again and never purged: ``leadcast outbox status`` shows them
+with their errors, and ``leadcast outbox retry`` (:mod:`leadcast.relay.deadletters`) puts
+them back in the queue.
 
 Delivery is at least once. A relay that crashes after sending but before step 3 leaves rows
 that are sent again when their lease ends; a crash anywhere before sending loses nothing.
@@ -35,12 +46,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 
 from leadcast.config import Settings
 from leadcast.db.engine import SQLITE_BEGIN, is_postgresql
@@ -61,7 +73,11 @@ log = logging.getLogger("leadcast.relay")
 
 @dataclass(frozen=True, slots=True)
 class RelayOptions:
-    """How the relay polls, batches, leases and backs off (times in seconds)."""
+    """How the relay polls, batches, leases, backs off and gives up (times in seconds).
+
+    ``give_up_after`` is how long a row is retried, counted from when it was written (or
+    requeued), before it is marked failed; ``None`` retries it for ever.
+    """
 
     poll_interval: float = 1.0
     batch_size: int = 200
@@ -70,16 +86,29 @@ class RelayOptions:
     lease: float = 30.0
     backoff_base: float = 0.5
     backoff_max: float = 60.0
+    jitter: float = 0.25
+    give_up_after: float | None = 24 * 3600.0
     retention: float = 7 * 24 * 3600.0
     purge_every: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayOptions:
-        return cls(poll_interval=settings.relay_poll_interval)
+        """Polling and give-up as configured (``LEADCAST_RELAY_*``; give-up 0 = never)."""
+        return cls(
+            poll_interval=settings.relay_poll_interval,
+            give_up_after=settings.relay_give_up_after or None,
+        )
 
-    def backoff(self, attempts: int) -> float:
-        """Delay before the next try after ``attempts`` failed ones."""
-        return float(min(self.backoff_max, self.backoff_base * 2 ** max(attempts - 1, 0)))
+    def backoff(self, attempts: int, draw: float = 0.0) -> float:
+        """Delay before the next try after ``attempts`` failed ones.
+
+        Args:
+            attempts: tries so far (1 after the first failure).
+            draw: a random number in [0, 1); up to ``jitter`` of the delay is taken off in
+                proportion to it. 0 gives the full delay.
+        """
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(attempts - 1, 0))
+        return float(ceiling * (1.0 - self.jitter * draw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +116,14 @@ class _Claimed:
     id: int
     attempts: int
     event: OutgoingEvent
+    since: datetime  # written, or requeued: the start of its give-up window
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    row: _Claimed
+    error: str | None = None  # None: delivered
+    retryable: bool = True
 
 
 class Relay:
@@ -99,13 +136,27 @@ class Relay:
         options: RelayOptions | None = None,
         *,
         clock: Clock = utc_now,
+        draw: Callable[[], float] = random.random,
     ) -> None:
+        """Args:
+        engine: the database holding the outbox.
+        broadcaster: where events go.
+        options: polling, batching, backoff and give-up; the defaults when ``None``.
+        clock: the current time (timezone-aware).
+        draw: random numbers in [0, 1) for the backoff's jitter.
+
+        Raises:
+            ValueError: ``chunk_size`` is not 1-10 or ``jitter`` not 0-1.
+        """
         self._engine = engine
         self._broadcaster = broadcaster
         self._options = options or RelayOptions()
         if not 1 <= self._options.chunk_size <= MAX_BATCH:
             raise ValueError(f"chunk_size must be 1-{MAX_BATCH}")
+        if not 0.0 <= self._options.jitter <= 1.0:
+            raise ValueError("jitter must be 0-1")
         self._clock = clock
+        self._draw = draw
         self._postgres = is_postgresql(engine)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -147,7 +198,7 @@ class Relay:
                         continue
                 except Exception:
                     failures += 1
-                    delay = self._options.backoff(failures)
+                    delay = self._options.backoff(failures, self._draw())
                     log.exception("outbox relay round failed; retrying in %.1f s", delay)
                 if not stop.is_set():
                     with contextlib.suppress(TimeoutError):
@@ -170,27 +221,29 @@ class Relay:
         chunks = [claimed[i : i + size] for i in range(0, len(claimed), size)]
         gate = asyncio.Semaphore(self._options.concurrency)
 
-        async def send(chunk: list[_Claimed]) -> list[tuple[_Claimed, str | None]]:
+        async def send(chunk: list[_Claimed]) -> list[_Outcome]:
             async with gate:
                 return await self._send(chunk)
 
         results = await asyncio.gather(*(send(chunk) for chunk in chunks))
         outcomes = [outcome for result in results for outcome in result]
         await asyncio.to_thread(self._finish, outcomes)
-        return sum(1 for _, error in outcomes if error is None)
+        return sum(1 for outcome in outcomes if outcome.error is None)
 
-    async def _send(self, chunk: list[_Claimed]) -> list[tuple[_Claimed, str | None]]:
+    async def _send(self, chunk: list[_Claimed]) -> list[_Outcome]:
         try:
             await self._broadcaster.publish([row.event for row in chunk])
         except BroadcastError as error:
             if len(chunk) > 1 and not error.retryable:
+                # One refused event refuses the whole batch: find it by sending one by one.
                 singles = [await self._send([row]) for row in chunk]
                 return [outcome for single in singles for outcome in single]
-            return [(row, str(error) or type(error).__name__) for row in chunk]
+            message = str(error) or type(error).__name__
+            return [_Outcome(row, message, error.retryable) for row in chunk]
         except Exception as error:  # a broadcaster bug must not lose the rows
             log.exception("broadcaster failed unexpectedly")
-            return [(row, f"{type(error).__name__}: {error}") for row in chunk]
-        return [(row, None) for row in chunk]
+            return [_Outcome(row, f"{type(error).__name__}: {error}") for row in chunk]
+        return [_Outcome(row) for row in chunk]
 
     # -- database work (worker threads) --------------------------------------------------
 
@@ -203,8 +256,16 @@ class Relay:
         now = self._clock()
         o = OutboxMessage.__table__.c
         query = (
-            select(o.id, o.channel, o.event, o.data, o.attempts)
-            .where(o.sent_at.is_(None), o.next_attempt_at <= now)
+            select(
+                o.id,
+                o.channel,
+                o.event,
+                o.data,
+                o.attempts,
+                # COALESCE takes its first argument's type: UTC-aware on every database.
+                func.coalesce(o.requeued_at, o.created_at).label("since"),
+            )
+            .where(o.sent_at.is_(None), o.failed_at.is_(None), o.next_attempt_at <= now)
             .order_by(o.next_attempt_at, o.id)
             .limit(self._options.batch_size)
         )
@@ -222,23 +283,41 @@ class Relay:
                     )
                 )
         return [
-            _Claimed(row.id, row.attempts + 1, OutgoingEvent(row.channel, row.event, row.data))
+            _Claimed(
+                row.id,
+                row.attempts + 1,
+                OutgoingEvent(row.channel, row.event, row.data),
+                row.since,
+            )
             for row in rows
         ]
 
-    def _finish(self, outcomes: Sequence[tuple[_Claimed, str | None]]) -> None:
+    def _gives_up(self, outcome: _Outcome, now: datetime) -> bool:
+        if not outcome.retryable:
+            return True
+        limit = self._options.give_up_after
+        return limit is not None and (now - outcome.row.since).total_seconds() >= limit
+
+    def _finish(self, outcomes: Sequence[_Outcome]) -> None:
         now = self._clock()
         o = OutboxMessage.__table__.c
-        sent = [row.id for row, error in outcomes if error is None]
-        failed: list[dict[str, Any]] = [
-            {
-                "b_id": row.id,
-                "b_next": now + timedelta(seconds=self._options.backoff(row.attempts)),
-                "b_error": error[:1000],
-            }
-            for row, error in outcomes
-            if error is not None
-        ]
+        sent = [outcome.row.id for outcome in outcomes if outcome.error is None]
+        retried: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
+        for outcome in outcomes:
+            if outcome.error is None:
+                continue
+            if self._gives_up(outcome, now):
+                dead.append({"b_id": outcome.row.id, "b_error": outcome.error[:1000]})
+                continue
+            delay = self._options.backoff(outcome.row.attempts, self._draw())
+            retried.append(
+                {
+                    "b_id": outcome.row.id,
+                    "b_next": now + timedelta(seconds=delay),
+                    "b_error": outcome.error[:1000],
+                }
+            )
         with self._begin() as connection, connection.begin():
             if sent:
                 connection.execute(
@@ -246,22 +325,48 @@ class Relay:
                     .where(o.id.in_(sent))
                     .values(sent_at=now, next_attempt_at=now, last_error=None)
                 )
-            if failed:
+            if retried:
                 connection.execute(
                     update(OutboxMessage)
                     .where(o.id == bindparam("b_id"))
                     .values(next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error")),
-                    failed,
+                    retried,
                 )
-        for row, error in outcomes:
-            if error is not None:
-                log.warning(
-                    "outbox row %d (%s) failed on attempt %d: %s",
-                    row.id,
-                    row.event.channel,
-                    row.attempts,
-                    error,
+            if dead:
+                connection.execute(
+                    update(OutboxMessage)
+                    .where(o.id == bindparam("b_id"))
+                    .values(failed_at=now, next_attempt_at=now, last_error=bindparam("b_error")),
+                    dead,
                 )
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._log_failure(outcome, now)
+
+    def _log_failure(self, outcome: _Outcome, now: datetime) -> None:
+        row = outcome.row
+        what = f"outbox row {row.id} ({row.event.name} on {row.event.channel})"
+        if not outcome.retryable:
+            log.error(
+                "%s refused, marked failed after %d attempt(s): %s "
+                "(requeue with `leadcast outbox retry --id %d`)",
+                what,
+                row.attempts,
+                outcome.error,
+                row.id,
+            )
+        elif self._gives_up(outcome, now):
+            log.error(
+                "%s still failing after %d attempt(s) over %.0f s, marked failed: %s "
+                "(requeue with `leadcast outbox retry --id %d`)",
+                what,
+                row.attempts,
+                (now - row.since).total_seconds(),
+                outcome.error,
+                row.id,
+            )
+        else:
+            log.warning("%s failed on attempt %d: %s", what, row.attempts, outcome.error)
 
     async def _maybe_purge(self) -> None:
         now = self._clock()
