@@ -1,7 +1,7 @@
 import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { harness, inboxItem, inboxPage, leadEvent, renderApp } from "./fakes";
+import { harness, inboxItem, inboxPage, inboxSettled, leadEvent, renderApp } from "./fakes";
 
 const bellButton = () => screen.getByRole("button", { name: /^Notifications/ });
 const badge = () => screen.queryByTestId("bell-badge");
@@ -49,6 +49,7 @@ describe("notification bell", () => {
     expect(screen.getByTestId("connection-state")).toHaveAttribute("data-state", "connected");
     expect(bellButton().querySelector(".live-dot--connected")).not.toBeNull();
     await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(2)); // load + catch-up
+    await inboxSettled(h);
     act(() => h.realtime.connection.emit(leadEvent(3, "excellent")));
     await waitFor(() => expect(badge()).toHaveTextContent("3"));
     await waitFor(() => expect(document.title).toBe("(3) leadcast"));

@@ -1,5 +1,5 @@
 // Fakes for the injectable services, and a helper that renders the whole app logged in.
-import { render } from "@testing-library/react";
+import { act, render } from "@testing-library/react";
 import { vi, type Mock } from "vitest";
 import { App, createQueryClient } from "../src/App";
 import type {
@@ -253,4 +253,12 @@ export function renderApp(
   queryClient.setDefaultOptions({ queries: { retry: false, staleTime: 0 }, mutations: { retry: false } });
   const result = render(<App services={h.services} queryClient={queryClient} />);
   return { ...result, queryClient };
+}
+
+/** Wait for the inbox request made last to be applied, so none is left in flight at unmount. */
+export async function inboxSettled(h: Harness) {
+  const last = h.api.notifications.mock.results.at(-1);
+  await act(async () => {
+    await Promise.resolve(last?.value).catch(() => {});
+  });
 }

@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/api";
 import { preferencesKey } from "../src/lib/storage";
-import { harness, leadEvent, renderApp, USER } from "./fakes";
+import { harness, leadEvent, renderApp, USER, type Harness } from "./fakes";
 
 const stored = () => JSON.parse(window.localStorage.getItem(preferencesKey(USER.id)) ?? "null");
 
@@ -145,16 +145,25 @@ describe("desktop notifications on for the account", () => {
     const toggle = await screen.findByRole("switch", { name: /Notify me/ });
     expect(toggle).toHaveAttribute("aria-checked", "false");
     h.desktop.permission.mockReturnValue("granted");
-    act(() => void window.dispatchEvent(new Event("focus")));
-    expect(toggle).toHaveAttribute("aria-checked", "true");
+    // The listener is attached by an effect that may run after the switch is on screen.
+    await waitFor(() => {
+      window.dispatchEvent(new Event("focus"));
+      expect(toggle).toHaveAttribute("aria-checked", "true");
+    });
   });
 });
+
+/** The dashboard is up and its effects have run (the listeners too): the connection was opened. */
+async function effectsRan(h: Harness) {
+  await screen.findByRole("heading", { name: "Your leads" });
+  await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
+}
 
 describe("sound after a reload", () => {
   it("is unlocked by the first pointer press or key, once", async () => {
     const h = harness();
     renderApp(h, { sound: true });
-    await screen.findByRole("heading", { name: "Your leads" });
+    await effectsRan(h);
     expect(h.sound.unlock).not.toHaveBeenCalled(); // browsers refuse audio before a gesture
     fireEvent.pointerDown(document.body);
     expect(h.sound.unlock).toHaveBeenCalledOnce();
@@ -166,7 +175,7 @@ describe("sound after a reload", () => {
   it("is unlocked by a key press as well", async () => {
     const h = harness();
     renderApp(h, { sound: true });
-    await screen.findByRole("heading", { name: "Your leads" });
+    await effectsRan(h);
     fireEvent.keyDown(document.body, { key: "Tab" });
     expect(h.sound.unlock).toHaveBeenCalledOnce();
   });
@@ -174,7 +183,7 @@ describe("sound after a reload", () => {
   it("is left alone when sound is off", async () => {
     const h = harness();
     renderApp(h, { sound: false });
-    await screen.findByRole("heading", { name: "Your leads" });
+    await effectsRan(h);
     fireEvent.pointerDown(document.body);
     fireEvent.keyDown(document.body, { key: "a" });
     expect(h.sound.unlock).not.toHaveBeenCalled();
@@ -183,8 +192,7 @@ describe("sound after a reload", () => {
   it("then chimes for excellent leads only", async () => {
     const h = harness();
     renderApp(h, { sound: true });
-    await screen.findByRole("heading", { name: "Your leads" });
-    await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
+    await effectsRan(h);
     fireEvent.pointerDown(document.body);
     act(() => {
       h.realtime.connection.emit(leadEvent(1, "good"));

@@ -8,10 +8,10 @@ import {
   inboxItem,
   inboxPage,
   leadEvent,
+  inboxSettled,
   renderApp,
   USER,
   REALTIME_CONFIG,
-  type Harness,
 } from "./fakes";
 
 const toasts = () => screen.queryAllByTestId("lead-toast");
@@ -34,14 +34,6 @@ function serverInbox(initial: number[] = []) {
       );
     },
   };
-}
-
-/** Settle the inbox request the test started last, so nothing is left in flight at unmount. */
-async function lastInboxRequestSettled(h: Harness) {
-  const last = h.api.notifications.mock.results.at(-1);
-  await act(async () => {
-    await Promise.resolve(last?.value).catch(() => {});
-  });
 }
 
 describe("real-time connection", () => {
@@ -72,6 +64,7 @@ describe("real-time connection", () => {
     act(() => h.realtime.connection.setState("offline"));
     expect(connectionState()).toHaveTextContent("Offline");
     await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(2)); // load + catch-up
+    await inboxSettled(h);
   });
 
   it("after every reconnect fetches what was missed since the newest known notification, and shows it once", async () => {
@@ -103,7 +96,7 @@ describe("real-time connection", () => {
     act(() => h.realtime.connection.emit(leadEvent(3)));
     expect(toasts()).toHaveLength(1);
     expect(badge()).toHaveTextContent("3");
-    await lastInboxRequestSettled(h);
+    await inboxSettled(h);
   });
 
   it("de-duplicates by notification_id", async () => {
@@ -168,7 +161,7 @@ describe("real-time connection", () => {
     const calls = h.api.notifications.mock.calls.length;
     act(() => h.realtime.connection.setState("connected"));
     await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(calls + 1));
-    await lastInboxRequestSettled(h);
+    await inboxSettled(h);
     expect(failures).toBe(0);
     expect(toasts()).toHaveLength(0);
 
@@ -185,7 +178,7 @@ describe("real-time connection", () => {
       expect.stringContaining("Lead Person 4"),
     ]);
     await waitFor(() => expect(badge()).toHaveTextContent("4"));
-    await lastInboxRequestSettled(h);
+    await inboxSettled(h);
   });
 
   it("stops retrying a failed catch-up once the connection drops, and backs off meanwhile", async () => {
@@ -208,7 +201,7 @@ describe("real-time connection", () => {
     // 1 s, 2 s, 4 s (+20 % at most): three retries within 8.4 s; then 8 s until the fourth.
     await act(() => vi.advanceTimersByTimeAsync(8_400));
     await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(calls + 4));
-    await lastInboxRequestSettled(h);
+    await inboxSettled(h);
 
     act(() => h.realtime.connection.setState("reconnecting"));
     await act(() => vi.advanceTimersByTimeAsync(60_000));

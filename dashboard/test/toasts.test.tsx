@@ -3,7 +3,7 @@ import { useEffect } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { InboxItem } from "../src/api";
 import { ToastProvider, useToasts } from "../src/toasts/ToastProvider";
-import { harness, inboxItem, leadEvent, renderApp } from "./fakes";
+import { harness, inboxItem, inboxSettled, leadEvent, renderApp } from "./fakes";
 
 function Show({ items }: { items: InboxItem[] }) {
   const { show } = useToasts();
@@ -128,6 +128,7 @@ describe("alerts in the app", () => {
     await waitFor(() => expect(h.realtime.factory).toHaveBeenCalled());
     act(() => h.realtime.connection.setState("connected"));
     await waitFor(() => expect(h.api.notifications).toHaveBeenCalledTimes(2));
+    await inboxSettled(h);
     return h;
   }
 
