@@ -1,4 +1,4 @@
-"""The ``leadcast`` command line, run in process: ``outbox``.
+"""The ``leadcast`` command line, run in process: ``users create``, ``outbox``, ``realtime``.
 
 Each database test runs on a SQLite file and on PostgreSQL through a plain ``postgresql://``
 URL (a fresh database on the session's server when the shared fixtures are registered, else
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import secrets
 from collections.abc import Iterator
@@ -17,16 +18,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from leadcast.cli import main
 from leadcast.db import make_engine
-from leadcast.db.models import OutboxMessage
+from leadcast.db.models import OutboxMessage, User
 from leadcast.relay import Relay, RelayOptions
+from leadcast.services.accounts import Accounts
+from leadcast.services.profiles import Preferences
 from tests.relay.stub_pusher import stub_pusher
 from tests.support.postgres import PostgresUnavailable, postgres_url, unavailable
+
+PASSWORD = "correct horse battery"
 
 # -- databases -------------------------------------------------------------------------
 
@@ -93,6 +98,11 @@ def engine(database_url: str) -> Iterator[Engine]:
         made.dispose()
 
 
+def users(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(User)) or 0
+
+
 def has_users_table(engine: Engine) -> bool:
     with engine.connect() as connection:
         return engine.dialect.has_table(connection, "users")
@@ -110,6 +120,153 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         main(list(argv))
     assert exited.value.code == 2
     return capsys.readouterr().err
+
+
+# -- users create ----------------------------------------------------------------------
+
+EVERY_PM_FLAG = [
+    "--property-types", "residential, Apartments",
+    "--zips", "78702,78701",
+    "--min-units", "10",
+    "--max-units", "200",
+    "--daily-cap", "20",
+    "--max-open-leads", "5",
+]  # fmt: skip
+
+
+def test_users_create_a_pm_with_every_flag(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(
+        capsys,
+        "users", "create", "--email", "Avery@Example.com", "--password", PASSWORD,
+        "--name", "Avery Residential", *EVERY_PM_FLAG,
+    )  # fmt: skip
+    assert (status, err) == (0, "")
+    accounts = Accounts(engine)
+    user = accounts.login("avery@example.com", PASSWORD).user
+    assert out == f"created pm avery@example.com (id {user.id})\n"
+    assert user.name == "Avery Residential"
+    assert accounts.get_pm(user.id).preferences == Preferences(
+        active=True,
+        property_types=("multifamily", "residential"),
+        service_zips=("78701", "78702"),
+        min_units=10,
+        max_units=200,
+        daily_cap=20,
+        max_open_leads=5,
+    )
+
+
+def test_users_create_an_admin(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(
+        capsys, "users", "create", "--email", "root@example.com", "--password", PASSWORD, "--admin"
+    )
+    assert (status, err) == (0, "")
+    user = Accounts(engine).login("root@example.com", PASSWORD).user
+    assert user.is_admin and out == f"created admin root@example.com (id {user.id})\n"
+
+
+def test_users_create_reads_the_password_from_stdin(
+    engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PASSWORD}\r\nnot this line\n"))
+    status, out, _ = run(
+        capsys, "users", "create", "--email", "casey@example.com", "--password-stdin"
+    )
+    assert status == 0 and out.startswith("created pm casey@example.com")
+    assert Accounts(engine).login("casey@example.com", PASSWORD).user.email == "casey@example.com"
+
+
+@pytest.mark.parametrize("stdin", ["", "\n", "\r\n"])
+def test_an_empty_password_on_stdin_is_refused(
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    stdin: str,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    status, out, err = run(
+        capsys, "users", "create", "--email", "casey@example.com", "--password-stdin"
+    )
+    assert (status, out) == (2, "")
+    assert err == (
+        "leadcast users create: error: "
+        "--password-stdin: no password on the first line of standard input\n"
+    )
+
+
+def test_exactly_one_way_of_giving_the_password(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = usage_error(
+        capsys, "users", "create", "--email", "a@example.com", "--password", PASSWORD,
+        "--password-stdin",
+    )  # fmt: skip
+    assert "--password-stdin: not allowed with argument --password" in both
+    neither = usage_error(capsys, "users", "create", "--email", "a@example.com")
+    assert "one of the arguments --password --password-stdin is required" in neither
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--zips", "78701,7870"], "service_zips: not a five-digit ZIP code: '7870'"),
+        (["--property-types", "castle"], "property_types: unknown property type 'castle'"),
+        (["--min-units", "300", "--max-units", "200"], "max_units: must not be below min_units"),
+        (["--daily-cap", "-1"], "daily_cap: must be a whole number from 0 to"),
+        (["--password", "short"], "password: must be 8-256 characters long"),
+    ],
+)
+def test_users_create_refuses_bad_input_and_writes_nothing(
+    engine: Engine, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    argv = ["users", "create", "--email", "bad@example.com", "--password", PASSWORD, *flags]
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert err.startswith("leadcast users create: error: ")
+    assert message in err
+    assert users(engine) == 0
+
+
+def test_users_create_refuses_a_duplicate_email(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        run(capsys, "users", "create", "--email", "dup@example.com", "--password", PASSWORD)[0] == 0
+    )
+    status, out, err = run(
+        capsys, "users", "create", "--email", "DUP@example.com", "--password", "other password"
+    )
+    assert (status, out) == (2, "")
+    assert err == "leadcast users create: error: a user with email dup@example.com already exists\n"
+    assert users(engine) == 1
+    Accounts(engine).login("dup@example.com", PASSWORD)  # the first password still works
+
+
+def test_admin_with_pm_preferences_is_refused_before_anything_is_written(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(
+        capsys,
+        "users", "create", "--email", "root@example.com", "--password", PASSWORD, "--admin",
+        "--zips", "78701", "--daily-cap", "3", "--min-units", "0",
+    )  # fmt: skip
+    assert (status, out) == (2, "")
+    assert err == (
+        "leadcast users create: error: "
+        "--admin takes no PM preferences, leave out --zips, --min-units, --daily-cap\n"
+    )
+    assert not has_users_table(engine)  # refused before even migrating
+
+
+def test_users_create_help_explains_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["users", "create", "--help"])
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--password-stdin read the password from the first line of standard input" in shown
+    assert "an admin instead of a PM (takes none of the below)" in shown
 
 
 # -- outbox ----------------------------------------------------------------------------
@@ -241,3 +398,81 @@ def test_outbox_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["outbox", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "LEADCAST_RELAY_GIVE_UP_AFTER" in shown and "status" in shown and "retry" in shown
+
+
+# -- realtime refuses to start ---------------------------------------------------------
+
+
+@pytest.fixture
+def pusher_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No PUSHER_* or LEADCAST_APPS_FILE from the caller's environment."""
+    for name in ("PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET", "LEADCAST_APPS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+# An out-of-range port as well: should the apps be accepted by mistake, the command still
+# stops (on the port) instead of serving for ever.
+REALTIME = ["realtime", "--port", "70000"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "missing PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET"),
+        ({"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "k"}, "missing PUSHER_APP_SECRET"),
+        (
+            {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "k", "PUSHER_APP_SECRET": "   "},
+            "missing PUSHER_APP_SECRET",
+        ),
+        (
+            {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "bad key", "PUSHER_APP_SECRET": "s"},
+            "PUSHER_APP_*: key must be 1-100 of A-Z a-z 0-9 _ . -",
+        ),
+        (
+            {"PUSHER_APP_ID": "1/2", "PUSHER_APP_KEY": "k", "PUSHER_APP_SECRET": "s"},
+            "PUSHER_APP_*: id must be",
+        ),
+        (
+            {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "k", "PUSHER_APP_SECRET": "has space"},
+            "PUSHER_APP_*: secret must be 1-200 printable characters, no spaces",
+        ),
+    ],
+)
+def test_realtime_refuses_missing_or_malformed_credentials(
+    pusher_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in env.items():
+        pusher_env.setenv(name, value)
+    status, out, err = run(capsys, *REALTIME)
+    assert (status, out) == (2, "")
+    assert err.startswith("leadcast realtime: error: ")
+    assert message in err
+    assert "--port" not in err
+
+
+def test_realtime_refuses_an_unreadable_apps_file(
+    pusher_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for path in (tmp_path / "missing.toml", tmp_path):
+        status, out, err = run(capsys, *REALTIME, "--apps-file", str(path))
+        assert (status, out) == (2, "")
+        assert f"leadcast realtime: error: cannot read apps file {path}: " in err
+    pusher_env.setenv("LEADCAST_APPS_FILE", str(tmp_path / "from-env.toml"))
+    status, _, err = run(capsys, *REALTIME)
+    assert status == 2 and "cannot read apps file" in err and "from-env.toml" in err
+
+
+def test_realtime_refuses_a_malformed_apps_file(
+    pusher_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "apps.toml"
+    broken.write_text("[[apps]\nid = 1\n")
+    status, _, err = run(capsys, *REALTIME, "--apps-file", str(broken))
+    assert status == 2 and f"{broken}: invalid TOML" in err
+    broken.write_text("title = 'no apps'\n")
+    status, _, err = run(capsys, *REALTIME, "--apps-file", str(broken))
+    assert status == 2 and "needs at least one [[apps]] table" in err

@@ -126,9 +126,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Create a user in DATABASE_URL (migrated first if needed).",
     )
     create.add_argument("--email", required=True)
-    create.add_argument("--password", required=True, help="8-256 characters")
+    secret = create.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--password", help="8-256 characters (visible in ps and shell history)")
+    secret.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead",
+    )
     create.add_argument("--name", default=None)
-    create.add_argument("--admin", action="store_true", help="an admin instead of a PM")
+    create.add_argument(
+        "--admin", action="store_true", help="an admin instead of a PM (takes none of the below)"
+    )
     create.add_argument(
         "--property-types", default="", help="comma-separated, e.g. residential,commercial"
     )
@@ -355,6 +363,25 @@ def _create_user(args: argparse.Namespace) -> int:
     from leadcast.services.errors import ServiceError
     from leadcast.services.profiles import Preferences, Role
 
+    pm_only = [
+        flag
+        for flag, given in (
+            ("--property-types", args.property_types),
+            ("--zips", args.zips),
+            ("--min-units", args.min_units is not None),
+            ("--max-units", args.max_units is not None),
+            ("--daily-cap", args.daily_cap is not None),
+            ("--max-open-leads", args.max_open_leads is not None),
+        )
+        if given
+    ]
+    if args.admin and pm_only:
+        return _refuse(f"--admin takes no PM preferences, leave out {', '.join(pm_only)}")
+    password = args.password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            return _refuse("--password-stdin: no password on the first line of standard input")
     settings = _lead_settings(os.environ)
     engine = make_engine(settings.database_url)
     try:
@@ -369,18 +396,24 @@ def _create_user(args: argparse.Namespace) -> int:
         )
         user = Accounts(engine).create_user(
             email=args.email,
-            password=args.password,
+            password=password,
             name=args.name,
             role=Role.ADMIN if args.admin else Role.PM,
             preferences=None if args.admin else preferences,
         )
     except ServiceError as error:
-        print(f"leadcast users create: error: {error}", file=sys.stderr)
-        return 2
+        details = getattr(error, "fields", {})
+        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(details.items()))
+        return _refuse(reasons or str(error))
     finally:
         engine.dispose()
     print(f"created {user.role} {user.email} (id {user.id})")
     return 0
+
+
+def _refuse(message: str) -> int:
+    print(f"leadcast users create: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _split(raw: str) -> tuple[str, ...]:
