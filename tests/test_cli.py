@@ -476,3 +476,25 @@ def test_realtime_refuses_a_malformed_apps_file(
     broken.write_text("title = 'no apps'\n")
     status, _, err = run(capsys, *REALTIME, "--apps-file", str(broken))
     assert status == 2 and "needs at least one [[apps]] table" in err
+
+
+# -- up --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", ["0.01", "0", "-1"])
+def test_up_refuses_a_demo_interval_under_50_ms(
+    capsys: pytest.CaptureFixture[str], interval: str
+) -> None:
+    # An out-of-range port too: should the interval pass by mistake, `up` stops there.
+    status, out, err = run(capsys, "up", "--demo", "--demo-interval", interval, "--port", "70000")
+    assert (status, out) == (2, "")
+    assert err == "leadcast up: error: --demo-interval must be at least 0.05 seconds\n"
+
+
+def test_up_help_documents_the_demo_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--demo-interval SECONDS seconds between demo leads with --demo (4; at least 0.05)" in (
+        shown
+    )

@@ -108,7 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--demo", action="store_true", help="submit a realistic lead every few seconds")
     up.add_argument(
-        "--demo-interval", type=float, default=4.0, help="seconds between demo leads (4)"
+        "--demo-interval",
+        type=float,
+        default=4.0,
+        metavar="SECONDS",
+        help="seconds between demo leads with --demo (4; at least 0.05)",
     )
     up.add_argument("--dashboard-dir", type=Path, default=None, help="built dashboard to serve")
     _log_level(up)
@@ -331,10 +335,10 @@ def _lead_settings(env: Mapping[str, str]) -> Settings:
 def _up(args: argparse.Namespace) -> int:
     from leadcast.bootstrap import UpOptions, serve_up, up_environment
 
-    _check_port("--port", args.port)
-    _check_port("--ws-port", args.ws_port)
     if args.demo_interval < 0.05:
         raise ConfigError("--demo-interval must be at least 0.05 seconds")
+    _check_port("--port", args.port)
+    _check_port("--ws-port", args.ws_port)
     options = UpOptions(
         host=args.host,
         port=args.port,
