@@ -141,6 +141,7 @@ def test_http_errors_say_whether_to_retry(status: int, retryable: bool) -> None:
         publish(broadcaster(client), [EVENT])
     asyncio.run(client.aclose())
     assert caught.value.retryable is retryable
+    assert caught.value.status == status
     assert str(status) in str(caught.value)
 
 
@@ -153,6 +154,7 @@ def test_network_errors_are_retryable() -> None:
         publish(broadcaster(client), [EVENT])
     asyncio.run(client.aclose())
     assert caught.value.retryable
+    assert caught.value.status is None
 
 
 def test_the_driver_picks_the_broadcaster() -> None:
