@@ -133,7 +133,7 @@ def test_more_than_ten_events_are_refused() -> None:
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(500, True), (503, True), (429, True), (400, False), (401, False), (413, False)],
+    [(500, True), (503, True), (429, True), (401, True), (404, True), (400, False), (413, False)],
 )
 def test_http_errors_say_whether_to_retry(status: int, retryable: bool) -> None:
     client, _ = recording_client(status)

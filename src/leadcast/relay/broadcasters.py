@@ -48,14 +48,26 @@ class OutgoingEvent:
     data: str
 
 
+# 408 and 429 say "later"; 401, 403 and 404 say the configuration is wrong, which holds for
+# every event alike: failing them for good would dead-letter everything until it is fixed.
+_RETRY_STATUSES = frozenset({401, 403, 404, 408, 429})
+_CONFIGURATION_HINTS = {
+    401: " (check PUSHER_APP_KEY / PUSHER_APP_SECRET and this machine's clock)",
+    403: " (the app is disabled or over its quota on the server)",
+    404: " (check PUSHER_APP_ID and PUSHER_HOST / PUSHER_PORT)",
+}
+
+
 class BroadcastError(Exception):
     """Publishing failed.
 
     Attributes:
-        retryable: whether the same request may succeed later (network trouble, a timeout,
-            5xx, 408, 429); ``False`` when the server refused the request itself (any other
-            4xx, e.g. 400 bad channel or event, 401/403 bad credentials, 404 unknown app,
-            413 too large): sending it again would get the same answer.
+        retryable: whether the same request may succeed later: network trouble, a timeout,
+            5xx, 408, 429, and the refusals that say the configuration is wrong rather than
+            the event (401 bad credentials or clock, 403 app disabled or over quota, 404
+            unknown app), which succeed once it is put right. ``False`` when the server
+            refused the event itself (any other 4xx, e.g. 400 bad channel or event, 413 too
+            large): sending it again would get the same answer.
         status: the HTTP status, or ``None`` when no answer came.
     """
 
@@ -182,9 +194,10 @@ class PusherBroadcaster:
             raise BroadcastError(f"{type(error).__name__}: {error}") from error
         if response.status_code >= 300:
             status = response.status_code
+            hint = _CONFIGURATION_HINTS.get(status, "")
             raise BroadcastError(
-                f"HTTP {status} from {path}: {response.text[:300]}",
-                retryable=status >= 500 or status in (408, 429),
+                f"HTTP {status} from {path}: {response.text[:300]}{hint}",
+                retryable=status >= 500 or status in _RETRY_STATUSES,
                 status=status,
             )
 

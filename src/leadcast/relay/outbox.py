@@ -19,9 +19,10 @@ sends them. One round (:meth:`Relay.run_once`):
 3. **Finish** (a short transaction): delivered rows get ``sent_at``. A row whose send failed
    gets ``last_error`` and then either
    - ``failed_at`` (a dead letter, logged at ERROR with its channel and the server's answer)
-     when the server refused it for good (a 4xx other than 408 and 429: sending it again
-     would get the same answer), or when it has been retried for ``give_up_after`` seconds
-     since it was written (or requeued); or
+     when the server refused the event itself for good (400, 413 and the like: sending it
+     again would get the same answer; 401, 403 and 404 say the configuration is wrong and
+     are retried like a server error, so fixing it lets every row through), or when it
+     has been retried for ``give_up_after`` seconds since it was written (or requeued); or
    - ``next_attempt_at = now + backoff``: ``backoff_base * 2 ** (attempts - 1)``, at most
      ``backoff_max``, less a random part of up to ``jitter`` of it, so that rows which failed
      together do not all come back at once.
