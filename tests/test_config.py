@@ -38,8 +38,16 @@ def test_everything_set() -> None:
             "LEADCAST_TIER_GOOD": "70",
             "LEADCAST_RELAY_POLL_INTERVAL": "0.25",
             "LEADCAST_TOKEN_TTL_HOURS": "12",
+            "LEADCAST_LOGIN_ATTEMPTS_PER_EMAIL": "3",
+            "LEADCAST_LOGIN_ATTEMPTS_PER_CLIENT": "30",
+            "LEADCAST_LOGIN_WINDOW": "60",
         }
     )
+    assert (
+        settings.login_attempts_per_email,
+        settings.login_attempts_per_client,
+        settings.login_window,
+    ) == (3, 30, 60.0)
     assert settings.database_url == "postgresql://leadcast@db/leadcast"
     assert settings.broadcast_driver == "log"
     assert settings.pusher_base_url == "https://realtime.internal:6001"

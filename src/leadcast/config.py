@@ -19,6 +19,9 @@ time or keeps state: the composition root builds one ``Settings`` and passes it 
 | ``LEADCAST_RELAY_POLL_INTERVAL`` | 1.0 | seconds between outbox polls when not woken |
 | ``LEADCAST_RELAY_GIVE_UP_AFTER`` | 86400 | seconds a row is retried before failing; 0 = never |
 | ``LEADCAST_TOKEN_TTL_HOURS`` | 720 | lifetime of a login token |
+| ``LEADCAST_LOGIN_ATTEMPTS_PER_EMAIL`` | 5 | login attempts per email per window |
+| ``LEADCAST_LOGIN_ATTEMPTS_PER_CLIENT`` | 50 | login attempts per client address per window |
+| ``LEADCAST_LOGIN_WINDOW`` | 900 | the login throttle's sliding window, in seconds |
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ class Settings:
     relay_poll_interval: float = 1.0
     relay_give_up_after: float = 86400.0
     token_ttl_hours: int = 720
+    login_attempts_per_email: int = 5
+    login_attempts_per_client: int = 50
+    login_window: float = 900.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -142,6 +148,13 @@ class Settings:
                 "LEADCAST_RELAY_GIVE_UP_AFTER", 86400.0, 0.0, 366 * 86400.0
             ),
             token_ttl_hours=reader.integer("LEADCAST_TOKEN_TTL_HOURS", 720, 1, 24 * 366),
+            login_attempts_per_email=reader.integer(
+                "LEADCAST_LOGIN_ATTEMPTS_PER_EMAIL", 5, 1, 10_000
+            ),
+            login_attempts_per_client=reader.integer(
+                "LEADCAST_LOGIN_ATTEMPTS_PER_CLIENT", 50, 1, 100_000
+            ),
+            login_window=reader.number("LEADCAST_LOGIN_WINDOW", 900.0, 1.0, 86400.0),
         )
         reader.raise_problems()
         return settings

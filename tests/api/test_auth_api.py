@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,18 @@ class Seconds:
 
 def login_body(password: str, email: str = "avery@example.com") -> dict[str, str]:
     return {"email": email, "password": password}
+
+
+def test_the_login_limits_come_from_the_settings(
+    engine: Engine, settings: Settings, pm: Login
+) -> None:
+    strict = replace(settings, login_attempts_per_email=2)
+    with ApiClient(create_api(strict, engine=engine)) as api:
+        codes = [
+            api.post("/api/auth/login", json=login_body("wrong-password")).status_code
+            for _ in range(3)
+        ]
+    assert codes == [401, 401, 429]
 
 
 def test_the_sixth_failed_login_is_429_until_the_window_passes(

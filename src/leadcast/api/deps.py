@@ -24,7 +24,7 @@ from leadcast.services.inbox import Inbox
 from leadcast.services.leads import LeadBook
 from leadcast.services.profiles import ApiKeyView, UserView
 from leadcast.services.security import API_KEY_PREFIX
-from leadcast.services.throttle import LoginThrottle
+from leadcast.services.throttle import LoginLimits, LoginThrottle, MemoryLoginThrottle
 
 __all__ = [
     "LOGIN_THREADS",
@@ -81,7 +81,14 @@ class Services:
             accounts=Accounts(
                 engine,
                 token_ttl=timedelta(hours=settings.token_ttl_hours),
-                login_throttle=login_throttle,
+                login_throttle=login_throttle
+                or MemoryLoginThrottle(
+                    LoginLimits(
+                        per_email=settings.login_attempts_per_email,
+                        per_client=settings.login_attempts_per_client,
+                        window=settings.login_window,
+                    )
+                ),
             ),
             distributor=Distributor.from_settings(engine, settings, on_commit=on_commit),
             leads=LeadBook(engine),
