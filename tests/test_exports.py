@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from importlib import metadata
 from types import ModuleType
 
 import pytest
 
-MODULES = [
-    "leadcast",
-    "leadcast.protocol",
-    "leadcast.protocol.apps",
-    "leadcast.protocol.channels",
-    "leadcast.protocol.errors",
-    "leadcast.protocol.messages",
-    "leadcast.protocol.session",
-    "leadcast.protocol.signatures",
-    "leadcast.protocol.users",
-    "leadcast.websocket",
-    "leadcast.websocket.frames",
-    "leadcast.realtime",
-    "leadcast.realtime.connection",
-    "leadcast.realtime.node",
-    "leadcast.realtime.ports",
-    "leadcast.realtime.rest",
-    "leadcast.realtime.server",
-    "leadcast.realtime.webhook_http",
-    "leadcast.realtime.webhooks",
-    "leadcast.realtime.wire",
-]
+
+def _modules() -> list[str]:
+    """Every module of the package but the migrations and ``__main__``: each declares
+    ``__all__``, so a new module is checked without being listed here."""
+    import leadcast
+
+    found = ["leadcast"]
+    for info in pkgutil.walk_packages(leadcast.__path__, "leadcast."):
+        if ".migrations" not in info.name and not info.name.endswith(".__main__"):
+            found.append(info.name)
+    return sorted(found)
+
+
+MODULES = _modules()
 
 
 def load(name: str) -> ModuleType:
