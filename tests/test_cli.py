@@ -12,15 +12,12 @@ import asyncio
 import contextlib
 import io
 import json
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Engine, func, insert, select, update
 
 from leadcast.cli import main
 from leadcast.db import make_engine
@@ -29,7 +26,7 @@ from leadcast.relay import Relay, RelayOptions
 from leadcast.services.accounts import Accounts
 from leadcast.services.profiles import Preferences
 from tests.relay.stub_pusher import stub_pusher
-from tests.support.postgres import PostgresUnavailable, postgres_url, unavailable
+from tests.support import postgres
 
 PASSWORD = "correct horse battery"
 
@@ -39,39 +36,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """A URL on a PostgreSQL server that may create databases."""
-    try:
-        shared = request.getfixturevalue("postgres_database")
-    except pytest.FixtureLookupError:
-        shared = None
-    if isinstance(shared, PostgresUnavailable):
-        unavailable(str(shared))
-    if isinstance(shared, str):
-        yield shared
-        return
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(postgres_url())
-        except PostgresUnavailable as error:
-            unavailable(str(error))
+    with postgres.server_url(request) as url:
         yield url
-
-
-@contextlib.contextmanager
-def fresh_postgres(server_url: str) -> Iterator[str]:
-    """A new empty database; its URL with the plain ``postgresql://`` scheme."""
-    name = f"leadcast_cli_{secrets.token_hex(6)}"
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(server_url).set(drivername="postgresql", database=name)
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -83,7 +49,9 @@ def database_url(
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / 'cli.db'}"
         else:
-            url = stack.enter_context(fresh_postgres(request.getfixturevalue("postgres_server")))
+            server = request.getfixturevalue("postgres_server")
+            fresh = postgres.fresh_database(server, prefix="leadcast_cli", drivername="postgresql")
+            url = stack.enter_context(fresh)
             assert url.startswith("postgresql://")
         monkeypatch.setenv("DATABASE_URL", url)
         yield url

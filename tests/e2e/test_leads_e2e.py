@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -38,12 +37,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-from leadcast.db import make_engine
-from tests.support.postgres import PostgresUnavailable, postgres_url, unavailable
+from tests.support import postgres
 
 NODE_DIR = Path(__file__).with_name("node")
 SCENARIO = "leads_e2e.mjs"
@@ -301,38 +296,8 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
     The shared session database's server when ``tests/support/fixtures.py`` is registered
     (the whole suite), else one of ``postgres_url()`` for this module.
     """
-    try:
-        shared = request.getfixturevalue("postgres_database")
-    except pytest.FixtureLookupError:
-        shared = None
-    if isinstance(shared, PostgresUnavailable):
-        unavailable(str(shared))
-    if isinstance(shared, str):
-        yield shared
-        return
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(postgres_url())
-        except PostgresUnavailable as error:
-            unavailable(str(error))
+    with postgres.server_url(request) as url:
         yield url
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on ``server_url``'s server, dropped afterwards."""
-    name = f"leadcast_e2e_{secrets.token_hex(6)}"
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -341,7 +306,7 @@ def database(backend: str, request: pytest.FixtureRequest, workdir: Path) -> Ite
         yield f"sqlite:///{workdir / 'leadcast.db'}"
         return
     server_url: str = request.getfixturevalue("postgres_server")
-    with fresh_postgres_database(server_url) as url:
+    with postgres.fresh_database(server_url, prefix="leadcast_e2e") as url:
         yield url
 
 

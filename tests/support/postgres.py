@@ -12,6 +12,9 @@ URL of a fresh, empty database and removes it afterwards:
    OS user (``runuser -u postgres --``) and the directory is handed to it.
 3. Neither possible: the PostgreSQL tests are skipped, unless ``CI=true``, where a missing
    database is an error, never a silent skip.
+
+Tests that need a database of their own (the CLI's, ``leadcast up``'s) take a server with
+``server_url(request)`` and make one on it with ``fresh_database(server, prefix=...)``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +36,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from leadcast.db import make_engine
+from tests.support.net import free_port
+
+__all__ = [
+    "ENV_URL",
+    "PostgresUnavailable",
+    "fresh_database",
+    "postgres_url",
+    "server_url",
+    "unavailable",
+]
 
 ENV_URL = "LEADCAST_TEST_POSTGRES_URL"
 
@@ -58,29 +70,70 @@ def postgres_url() -> Iterator[str]:
     """
     configured = os.environ.get(ENV_URL, "").strip()
     if configured:
-        with _fresh_database(configured) as url:
+        with fresh_database(configured) as url:
             yield url
         return
-    with _throwaway_server() as server_url, _fresh_database(server_url) as url:
+    with _throwaway_server() as server, fresh_database(server) as url:
         yield url
 
 
 @contextlib.contextmanager
-def _fresh_database(server_url: str) -> Iterator[str]:
-    name = f"leadcast_test_{secrets.token_hex(6)}"
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+def fresh_database(
+    server: str, *, prefix: str = "leadcast_test", drivername: str | None = None
+) -> Iterator[str]:
+    """Yield the URL of a new, empty database on ``server``'s server; drop it afterwards.
+
+    Args:
+        server: the URL of a database on a server where its user may create databases.
+        prefix: the new database is named ``<prefix>_<random>``.
+        drivername: the yielded URL's scheme (e.g. ``postgresql``), else ``server``'s.
+
+    Raises:
+        PostgresUnavailable: the server refused or could not be reached.
+    """
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = make_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:
         admin.dispose()
-        raise PostgresUnavailable(f"cannot create a database through {ENV_URL}: {error}") from None
+        shown = make_url(server).render_as_string(hide_password=True)
+        raise PostgresUnavailable(f"cannot create a database on {shown}: {error}") from None
+    url = make_url(server).set(database=name)
+    if drivername is not None:
+        url = url.set(drivername=drivername)
     try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Yield a URL on a PostgreSQL server whose user may create databases.
+
+    The shared session database (the ``postgres_database`` fixture) when
+    ``tests/support/fixtures.py`` is registered, else a database of :func:`postgres_url`
+    for as long as the block runs. Without either the test is skipped (failed on CI).
+    """
+    try:
+        shared = request.getfixturevalue("postgres_database")
+    except pytest.FixtureLookupError:
+        shared = None
+    if isinstance(shared, PostgresUnavailable):
+        unavailable(str(shared))
+    if isinstance(shared, str):
+        yield shared
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_url())
+        except PostgresUnavailable as error:
+            unavailable(str(error))
+        yield url
 
 
 def _binaries() -> Path:
@@ -93,13 +146,6 @@ def _binaries() -> Path:
     raise PostgresUnavailable(
         f"no initdb/pg_ctl in /usr/lib/postgresql/*/bin or PATH, and {ENV_URL} is not set"
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -120,7 +166,7 @@ def _throwaway_server() -> Iterator[str]:
     data, log = root / "data", root / "server.log"
     if owner is not None:
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
+    port = free_port()
 
     def run(*command: str) -> None:
         result = subprocess.run(
