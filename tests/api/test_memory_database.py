@@ -10,13 +10,6 @@ worker threads, several at once, against one migrated in-memory database, and th
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +22,8 @@ from leadcast.api import create_api
 from leadcast.config import Settings
 from leadcast.db import make_engine, migrate
 from leadcast.db.models import ApiToken
+from tests.e2e.leadcast_up import start_up
 from tests.support.factories import SEED_LEAD, accounts, make_pm
-
-START_TIMEOUT = 60.0  # seconds for `leadcast up` to migrate, create the demo data and listen
-BANNER = re.compile(r"is up: listening on (?P<url>http://[\d.]+:\d+)")
-ADMIN = re.compile(r"^\s+(?P<email>admin@\S+)\s+password\s+(?P<password>\S+)")
 
 
 @pytest.fixture
@@ -102,62 +92,20 @@ def test_transactions_from_many_threads_take_turns(memory_engine: Engine) -> Non
     assert len(service.list_pms(limit=500)) == 40
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_leadcast_up_serves_logins_from_an_in_memory_database(tmp_path: Path) -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PUSHER_", "LEADCAST_", "BROADCAST_")) and k != "DATABASE_URL"
-    }
-    env.update(DATABASE_URL="sqlite://", BROADCAST_DRIVER="null", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "leadcast", "up", "--no-realtime", "--host", "127.0.0.1"]
-    command += ["--port", str(_free_port()), "--dashboard-dir", str(tmp_path)]
-    lines: list[str] = []
-    with subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
-        reader.start()
-        try:
-            url, email, password = _wait_for_banner(lines, process)
-            with httpx.Client(base_url=url, timeout=30) as api:
-                login = api.post("/api/auth/login", json={"email": email, "password": password})
-                assert login.status_code == 200, login.text
-                headers = {"Authorization": f"Bearer {login.json()['token']}"}
-                assert api.get("/api/leads", headers=headers).json()["total"] == 0
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-            reader.join(10)
-    assert not any("Traceback" in line for line in lines), "".join(lines)
-
-
-def _wait_for_banner(lines: list[str], process: subprocess.Popen[str]) -> tuple[str, str, str]:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        text = list(lines)
-        url = next((m["url"] for line in text if (m := BANNER.search(line))), None)
-        admin = next((m for line in text if (m := ADMIN.match(line))), None)
-        if url is not None and admin is not None:
-            return url, admin["email"], admin["password"]
-        time.sleep(0.1)
-    pytest.fail(f"leadcast up did not start (exit {process.poll()}):\n{''.join(lines)}")
+    with start_up(
+        "sqlite://",
+        tmp_path,
+        realtime=False,
+        args=["--dashboard-dir", str(tmp_path)],
+        env={"BROADCAST_DRIVER": "null"},
+    ) as running:
+        [admin] = [a for a in running.accounts.values() if a.email.startswith("admin@")]
+        with httpx.Client(base_url=running.api_url, timeout=30) as api:
+            credentials = {"email": admin.email, "password": admin.password}
+            login = api.post("/api/auth/login", json=credentials)
+            assert login.status_code == 200, login.text
+            headers = {"Authorization": f"Bearer {login.json()['token']}"}
+            assert api.get("/api/leads", headers=headers).json()["total"] == 0
+        running.stop(timeout=15)
+    assert "Traceback" not in running.output.text, running.log()

@@ -1,15 +1,15 @@
-"""Run ``leadcast up`` and Node scenarios for the end-to-end tests that need more control.
+"""Run ``leadcast up`` and Node scenarios for the end-to-end tests, and talk to them.
 
-``test_leads_e2e.leadcast_up`` starts one fresh ``leadcast up`` per backend with fixed
-options. The resilience, demo and sign-in tests need other things: extra options
-(``--demo``, ``--no-realtime``), their own ``PUSHER_*`` (a broadcaster pointing at a closed
-port), a restart on the same database (whose banner has no API key: it is shown once), and a
-SIGKILL. :func:`start_up` does that, reusing the banner patterns and :class:`Output` of
-``test_leads_e2e``. :class:`NodeScenario` runs one of ``node/*.mjs`` and talks to it: it
-waits for JSON lines on its stdout and can write commands to its stdin.
+:func:`start_up` runs ``python -m leadcast up`` the way a user starts it, on free loopback
+ports, and reads its "is up" banner: the URLs, the demo accounts and the lead-source API key.
+It takes extra options (``--demo``, realtime off), settings over the e2e app's (a
+broadcaster pointing at a closed port) and a restart on the same database (whose banner has
+no API key: it is shown once); :class:`Up` stops it with SIGTERM or kills it with SIGKILL.
+:class:`NodeScenario` runs one of ``node/*.mjs`` and talks to it: it waits for JSON lines on
+its stdout and can write commands to its stdin.
 
 Every wait is bounded; every process started here is killed if still running, and its pipes
-are closed.
+are closed (``tests/support/processes.py``).
 """
 
 from __future__ import annotations
@@ -17,31 +17,93 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.test_leads_e2e import (
-    ACCOUNT_LINE,
-    API_KEY_LINE,
-    APP,
-    BANNER,
-    NODE_DIR,
-    REALTIME_LINE,
-    Account,
-    Output,
-    node_executable,
-)
+from tests.support.net import free_port
+from tests.support.processes import Output, spawn
 
-__all__ = ["START_TIMEOUT", "NodeScenario", "Up", "node_scenario", "poll", "start_up"]
+__all__ = [
+    "ADMIN_EMAIL",
+    "APP",
+    "EMAIL",
+    "LEAD",
+    "NODE_DIR",
+    "OTHER_PM_EMAIL",
+    "PHONE",
+    "PM_EMAIL",
+    "START_TIMEOUT",
+    "Account",
+    "NodeScenario",
+    "Up",
+    "login",
+    "node_scenario",
+    "poll",
+    "start_up",
+]
 
+NODE_DIR = Path(__file__).with_name("node")
 START_TIMEOUT = 60.0  # seconds for `leadcast up` to migrate, create the demo data and listen
+
+BANNER = re.compile(r"leadcast \S+ is up: listening on http://(?P<host>[\d.]+):(?P<port>\d+)")
+REALTIME_LINE = re.compile(r"real-time\s+ws://(?P<host>[\d.]+):(?P<port>\d+)/app/")
+ACCOUNT_LINE = re.compile(r"^\s+(?P<email>\S+@\S+)\s+password\s+(?P<password>\S+)\s+(?P<name>.+)$")
+API_KEY_LINE = re.compile(r"lead-source API key \(shown once\): (?P<key>lck_\S+)")
+
+# The app `leadcast up` serves and its relay publishes to (not the development defaults, so
+# the tests show the settings really flow from the environment to both ends).
+APP = {
+    "PUSHER_APP_ID": "leads-e2e",
+    "PUSHER_APP_KEY": "leads-e2e-key",
+    "PUSHER_APP_SECRET": "leads-e2e-secret",
+}
+
+# The demo accounts (src/leadcast/services/demo.py): Avery takes residential 1-200 units in
+# every demo ZIP, no caps; Casey residential 20-1000 units with a daily cap of 200; Blake only
+# commercial types.
+PM_EMAIL = "avery@leadcast.test"
+OTHER_PM_EMAIL = "casey@leadcast.test"
+ADMIN_EMAIL = "admin@leadcast.test"
+
+# The seed's lead: a 100-unit residential property in Austin, TX (78701). It goes to Avery
+# and Casey (Blake takes no residential leads), two recipients, well under the limit of 5.
+EMAIL = "maria.garcia@example.com"
+PHONE = "+1 512 555 0147"
+LEAD: dict[str, Any] = {
+    "full_name": "Maria Garcia",
+    "email": EMAIL,
+    "phone": PHONE,
+    "property_type": "residential",
+    "street_address": "1200 Congress Ave",
+    "city": "Austin",
+    "state": "TX",
+    "zip_code": "78701",
+    "number_of_units": 100,
+    "source": "website",
+}
+
+
+# --------------------------------------------------------------------------- leadcast up
+
+
+@dataclass(frozen=True)
+class Account:
+    """A demo account as the banner lists it."""
+
+    email: str
+    password: str
+    name: str
 
 
 @dataclass
@@ -58,6 +120,15 @@ class Up:
 
     def log(self) -> str:
         return f"--- leadcast up output ---\n{self.output.text[-6000:]}"
+
+    def stop(self, timeout: float = 10.0) -> tuple[int | None, float]:
+        """SIGTERM, then wait up to ``timeout`` s; returns (exit status, seconds taken)."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
+        return self.process.poll(), time.monotonic() - started
 
     def kill(self) -> int:
         """SIGKILL, as a crash or the OOM killer would; returns the exit status (-9)."""
@@ -92,58 +163,54 @@ def start_up(
     database_url: str,
     workdir: os.PathLike[str],
     *,
-    api_port: int,
+    realtime: bool = True,
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     first_start: bool = True,
 ) -> Iterator[Up]:
-    """Run ``python -m leadcast up --port api_port *args`` until the block exits.
+    """Run ``python -m leadcast up *args`` on free loopback ports until the block exits.
+
+    The process is killed (SIGKILL) when the block exits if it still runs; stop it with
+    :meth:`Up.stop` first to test a clean shutdown.
 
     Args:
         database_url: ``DATABASE_URL``.
         workdir: the process's working directory.
-        api_port: the API's port.
-        args: more options, e.g. ``["--ws-port", "6123", "--demo"]``.
+        realtime: run the embedded real-time server (on a free port), else ``--no-realtime``.
+        args: more options, e.g. ``["--demo"]``.
         env: variables over the e2e app's (e.g. ``PUSHER_HOST``).
         first_start: a fresh database, whose banner ends with the lead-source API key; on a
             restart the banner's first line is enough.
     """
+    api_port = ws_port = free_port()
+    while ws_port == api_port:
+        ws_port = free_port()
     command = [sys.executable, "-m", "leadcast", "up", "--host", "127.0.0.1"]
-    command += ["--port", str(api_port), *args]
+    command += ["--port", str(api_port)]
+    command += ["--ws-port", str(ws_port)] if realtime else ["--no-realtime"]
+    command += args
 
     def ready(lines: list[str]) -> bool:
         if not any(BANNER.search(line) for line in lines):
             return False
         return not first_start or any(API_KEY_LINE.search(line) for line in lines)
 
-    with subprocess.Popen(
+    with spawn(
         command,
         cwd=workdir,
         env=up_environment(database_url, env),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        output = Output(process.stdout)
+        merge_stderr=True,
+    ) as (process, output, _):
         up = Up(process, output)
-        try:
-            if not output.wait_for(ready, START_TIMEOUT):
-                pytest.fail(
-                    f"leadcast up printed no banner within {START_TIMEOUT:.0f} s "
-                    f"(exit status {process.poll()})\n{up.log()}",
-                    pytrace=False,
-                )
-            _read_banner(up)
-            yield up
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-            output.join()
+        if not output.wait_for(ready, START_TIMEOUT):
+            pytest.fail(
+                f"leadcast up printed no banner within {START_TIMEOUT:.0f} s "
+                f"(exit status {process.poll()})\n{up.log()}",
+                pytrace=False,
+            )
+        _read_banner(up)
+        yield up
 
 
 def _read_banner(up: Up) -> None:
@@ -160,6 +227,31 @@ def _read_banner(up: Up) -> None:
             )
 
 
+def login(client: httpx.Client, account: Account) -> dict[str, Any]:
+    """``POST /api/auth/login`` as ``account``; the answer (``token``, ``user``)."""
+    response = client.post(
+        "/api/auth/login", json={"email": account.email, "password": account.password}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# --------------------------------------------------------------------------- Node scenarios
+
+
+def node_executable() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (>= 18) is required for the end-to-end lead tests", pytrace=False)
+    if not (NODE_DIR / "node_modules" / "pusher-js").is_dir():
+        pytest.fail(
+            f"Node packages missing in {NODE_DIR}: run `bash scripts/bootstrap.sh --with-node`",
+            pytrace=False,
+        )
+    return node
+
+
 @dataclass
 class NodeScenario:
     """A running ``node/<scenario>.mjs``: JSON lines out, commands in."""
@@ -168,12 +260,14 @@ class NodeScenario:
     process: subprocess.Popen[str]
     stdout: Output
     stderr: Output
+    context: Callable[[], str] | None = None
 
     def describe(self) -> str:
-        return (
+        described = (
             f"--- {self.name} stdout ---\n{self.stdout.text[-4000:]}\n"
             f"--- {self.name} stderr ---\n{self.stderr.text[-3000:]}"
         )
+        return described if self.context is None else f"{described}\n{self.context()}"
 
     def json_lines(self) -> list[dict[str, Any]]:
         return _objects(self.stdout.lines)
@@ -232,11 +326,13 @@ def node_scenario(
     ws_port: int,
     api_url: str,
     deadline: float = 60.0,
+    context: Callable[[], str] | None = None,
 ) -> Iterator[NodeScenario]:
     """Run ``node node/<scenario> *args`` against a real-time server and the lead API.
 
     The scenario's own deadline (``LEADCAST_DEADLINE_MS``) is ``deadline``; the process is
-    killed when the block exits if it still runs.
+    killed when the block exits if it still runs. ``context()`` (e.g. :meth:`Up.log`) is
+    added to the report of a failed wait.
     """
     env = {
         **os.environ,
@@ -248,27 +344,15 @@ def node_scenario(
         "LEADCAST_API_URL": api_url,
         "LEADCAST_DEADLINE_MS": str(int(deadline * 1000)),
     }
-    with subprocess.Popen(
+    with spawn(
         [node_executable(), scenario, *args],
         cwd=NODE_DIR,
         env=env,
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None and process.stderr is not None
-        running = NodeScenario(scenario, process, Output(process.stdout), Output(process.stderr))
-        try:
-            yield running
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-            running.stdout.join()
-            running.stderr.join()
+        merge_stderr=False,
+    ) as (process, stdout, stderr):
+        assert stderr is not None
+        yield NodeScenario(scenario, process, stdout, stderr, context)
 
 
 def poll(what: str, check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:

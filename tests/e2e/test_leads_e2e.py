@@ -1,9 +1,10 @@
 """Leads end to end: ``POST /api/leads`` on a running ``leadcast up`` → real pusher-js clients.
 
 Each backend (SQLite, PostgreSQL) gets its own ``python -m leadcast up`` subprocess, started
-the way a user starts it, on free loopback ports and a fresh database. The test reads the
-"is up" banner for the demo accounts and the lead-source API key, logs the demo PMs in
-through ``POST /api/auth/login``, and runs ``node/leads_e2e.mjs``: unmodified ``pusher-js``
+the way a user starts it, on free loopback ports and a fresh database
+(``tests/e2e/leadcast_up.py``). The test reads the "is up" banner for the demo accounts and
+the lead-source API key, logs the demo PMs in through ``POST /api/auth/login``, and runs
+``node/leads_e2e.mjs``: unmodified ``pusher-js``
 clients authorising ``private-property-manager.{id}`` through ``/api/broadcasting/auth``
 (transport ``ajax``, Bearer token), as the dashboard does. Once they are subscribed, the test
 submits the seed's lead with the API key and checks what each client received.
@@ -21,71 +22,38 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.leadcast_up import (
+    ADMIN_EMAIL,
+    APP,
+    EMAIL,
+    LEAD,
+    OTHER_PM_EMAIL,
+    PHONE,
+    PM_EMAIL,
+    Up,
+    login,
+    node_scenario,
+    start_up,
+)
 from tests.support import postgres
 
-NODE_DIR = Path(__file__).with_name("node")
 SCENARIO = "leads_e2e.mjs"
 
-START_TIMEOUT = 60.0  # seconds for `leadcast up` to migrate, create the demo data and listen
-NODE_TIMEOUT = 45.0  # seconds for the whole Node scenario (its own deadline is 40 s)
+NODE_DEADLINE = 40.0  # seconds: the Node scenario's own deadline for everything it does
+NODE_TIMEOUT = 45.0  # seconds the test waits for each of its steps (ready, result)
 STOP_WITHIN = 5.0  # seconds `leadcast up` may take to exit after SIGTERM
 
-BANNER = re.compile(r"leadcast \S+ is up: listening on http://(?P<host>[\d.]+):(?P<port>\d+)")
-REALTIME_LINE = re.compile(r"real-time\s+ws://(?P<host>[\d.]+):(?P<port>\d+)/app/")
-ACCOUNT_LINE = re.compile(r"^\s+(?P<email>\S+@\S+)\s+password\s+(?P<password>\S+)\s+(?P<name>.+)$")
-API_KEY_LINE = re.compile(r"lead-source API key \(shown once\): (?P<key>lck_\S+)")
-
-# The app `leadcast up` serves and its relay publishes to (not the development defaults, so
-# the test shows the settings really flow from the environment to both ends).
-APP = {
-    "PUSHER_APP_ID": "leads-e2e",
-    "PUSHER_APP_KEY": "leads-e2e-key",
-    "PUSHER_APP_SECRET": "leads-e2e-secret",
-}
-
-# The demo accounts (src/leadcast/services/demo.py): Avery takes residential 1-200 units in
-# every demo ZIP, no caps; Casey residential 20-1000 units with a daily cap of 200; Blake only
-# commercial types.
-PM_EMAIL = "avery@leadcast.test"
-OTHER_PM_EMAIL = "casey@leadcast.test"
-ADMIN_EMAIL = "admin@leadcast.test"
-
-# The seed's lead: a 100-unit residential property in Austin, TX (78701). It goes to Avery
-# and Casey (Blake takes no residential leads), two recipients, well under the limit of 5.
-EMAIL = "maria.garcia@example.com"
-PHONE = "+1 512 555 0147"
-LEAD: dict[str, Any] = {
-    "full_name": "Maria Garcia",
-    "email": EMAIL,
-    "phone": PHONE,
-    "property_type": "residential",
-    "street_address": "1200 Congress Ave",
-    "city": "Austin",
-    "state": "TX",
-    "zip_code": "78701",
-    "number_of_units": 100,
-    "source": "website",
-}
-
-# The scores by the rules of src/leadcast/leads/scoring.py (base 30; match fit and lead
-# quality each capped at 35):
+# The seed's LEAD (tests/e2e/leadcast_up.py) scores by the rules of
+# src/leadcast/leads/scoring.py (base 30; match fit and lead quality each capped at 35):
 # - Avery: type +10, area +10, 100 units in the middle half of 1-200 +10, no caps +5 = 35;
 #   email and phone +10, 100+ units +20, website +5 = 35; 30 + 35 + 35 = 100.
 # - Casey: type +10, area +10, within 20-1000 +5, daily cap 0 of 200 used +5 = 30;
@@ -137,155 +105,6 @@ LEAD_KEYS = {
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class Output:
-    """Lines a child process writes, collected by a thread, with bounded waits on them."""
-
-    def __init__(self, stream: Any) -> None:
-        self.lines: list[str] = []
-        self.closed = False
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, stream: Any) -> None:
-        for line in stream:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.closed = True
-            self._changed.notify_all()
-
-    def wait_for(self, predicate: Callable[[list[str]], Any], timeout: float) -> Any:
-        """The first truthy ``predicate(lines)`` within ``timeout`` s, else ``None``."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = predicate(self.lines)
-                if found or self.closed:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._changed.wait(left)
-
-    def join(self, timeout: float = 5.0) -> None:
-        self._thread.join(timeout)
-
-    @property
-    def text(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
-
-
-@dataclass(frozen=True)
-class Account:
-    email: str
-    password: str
-    name: str
-
-
-@dataclass
-class LeadcastUp:
-    """A running ``python -m leadcast up`` and what its banner said."""
-
-    process: subprocess.Popen[str]
-    output: Output
-    database_url: str
-    api_url: str = ""
-    ws_host: str = ""
-    ws_port: int = 0
-    accounts: dict[str, Account] = field(default_factory=dict)
-    api_key: str = ""
-
-    def log(self) -> str:
-        return f"--- leadcast up output ---\n{self.output.text[-6000:]}"
-
-    def stop(self, timeout: float = 10.0) -> tuple[int | None, float]:
-        """SIGTERM, then wait up to ``timeout`` s; returns (exit status, seconds taken)."""
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout)
-        return self.process.poll(), time.monotonic() - started
-
-
-def _banner(lines: list[str]) -> bool:
-    """The banner is complete: it ends with the lead-source API key on a fresh database."""
-    if not any(BANNER.search(line) for line in lines):
-        return False
-    return any(API_KEY_LINE.search(line) for line in lines)
-
-
-@contextlib.contextmanager
-def leadcast_up(database_url: str, workdir: Path) -> Iterator[LeadcastUp]:
-    """Run ``python -m leadcast up`` on free ports until the block exits (then SIGKILL)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PUSHER_", "LEADCAST_", "BROADCAST_")) and k != "DATABASE_URL"
-    }
-    env.update(APP, DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
-    api_port = ws_port = free_port()
-    while ws_port == api_port:
-        ws_port = free_port()
-    command = [sys.executable, "-m", "leadcast", "up", "--host", "127.0.0.1"]
-    command += ["--port", str(api_port), "--ws-port", str(ws_port)]
-    with subprocess.Popen(
-        command,
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        output = Output(process.stdout)
-        up = LeadcastUp(process, output, database_url)
-        try:
-            if not output.wait_for(_banner, START_TIMEOUT):
-                pytest.fail(
-                    f"leadcast up printed no complete banner within {START_TIMEOUT:.0f} s "
-                    f"(exit status {process.poll()})\n{up.log()}",
-                    pytrace=False,
-                )
-            _read_banner(up)
-            yield up
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-            output.join()
-
-
-def _read_banner(up: LeadcastUp) -> None:
-    for line in up.output.lines:
-        if match := BANNER.search(line):
-            up.api_url = f"http://{match['host']}:{match['port']}"
-        elif match := REALTIME_LINE.search(line):
-            up.ws_host, up.ws_port = match["host"], int(match["port"])
-        elif match := API_KEY_LINE.search(line):
-            up.api_key = match["key"]
-        elif match := ACCOUNT_LINE.match(line):
-            up.accounts[match["email"]] = Account(
-                match["email"], match["password"], match["name"].strip()
-            )
-
-
 # --------------------------------------------------------------------------- databases
 
 
@@ -319,42 +138,21 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def up(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LeadcastUp]:
+) -> Iterator[Up]:
     """``leadcast up`` on a fresh database of the backend, shared by this module's tests."""
     workdir = tmp_path_factory.mktemp(f"up-{backend}")
-    with database(backend, request, workdir) as url, leadcast_up(url, workdir) as running:
+    with database(backend, request, workdir) as url, start_up(url, workdir) as running:
         yield running
 
 
 # --------------------------------------------------------------------------- the scenario
 
 
-def node_executable() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (>= 18) is required for the end-to-end lead tests", pytrace=False)
-    if not (NODE_DIR / "node_modules" / "pusher-js").is_dir():
-        pytest.fail(
-            f"Node packages missing in {NODE_DIR}: run `bash scripts/bootstrap.sh --with-node`",
-            pytrace=False,
-        )
-    return node
-
-
-def login(client: httpx.Client, account: Account) -> dict[str, Any]:
-    response = client.post(
-        "/api/auth/login", json={"email": account.email, "password": account.password}
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 @dataclass
 class Delivery:
     """Everything one run of the scenario produced, for the tests to assert on."""
 
-    up: LeadcastUp
+    up: Up
     pm_id: int
     other_pm_id: int
     submit_status: int
@@ -365,82 +163,24 @@ class Delivery:
     other_detail: dict[str, Any]
 
 
-def run_scenario(up: LeadcastUp, args: list[str], on_ready: Callable[[], None]) -> dict[str, Any]:
+def run_scenario(up: Up, args: list[str], on_ready: Callable[[], None]) -> dict[str, Any]:
     """Run the Node scenario; call ``on_ready`` once its clients are subscribed."""
-    env = {
-        **os.environ,
-        "LEADCAST_HOST": up.ws_host,
-        "LEADCAST_PORT": str(up.ws_port),
-        "LEADCAST_APP_ID": APP["PUSHER_APP_ID"],
-        "LEADCAST_APP_KEY": APP["PUSHER_APP_KEY"],
-        "LEADCAST_APP_SECRET": APP["PUSHER_APP_SECRET"],
-        "LEADCAST_API_URL": up.api_url,
-    }
-    deadline = time.monotonic() + NODE_TIMEOUT
-    with subprocess.Popen(
-        [node_executable(), SCENARIO, *args],
-        cwd=NODE_DIR,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None and process.stderr is not None
-        stdout, stderr = Output(process.stdout), Output(process.stderr)
-        try:
-
-            def parsed(found: list[str]) -> list[dict[str, Any]]:
-                results = []
-                for line in found:
-                    with contextlib.suppress(json.JSONDecodeError):
-                        value = json.loads(line)
-                        if isinstance(value, dict):
-                            results.append(value)
-                return results
-
-            def describe() -> str:
-                return (
-                    f"--- node stdout ---\n{stdout.text[-4000:]}\n"
-                    f"--- node stderr ---\n{stderr.text[-3000:]}\n{up.log()}"
-                )
-
-            ready = stdout.wait_for(
-                lambda found: [r for r in parsed(found) if r.get("ready") or "ok" in r],
-                deadline - time.monotonic(),
-            )
-            if not ready or not ready[0].get("ready"):
-                pytest.fail(f"the Node clients did not get ready\n{describe()}", pytrace=False)
-            on_ready()
-            final = stdout.wait_for(
-                lambda found: [r for r in parsed(found) if "ok" in r],
-                max(0.1, deadline - time.monotonic()),
-            )
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pytest.fail(
-                    f"{SCENARIO} did not finish within {NODE_TIMEOUT:.0f} s\n{describe()}",
-                    pytrace=False,
-                )
-            if not final or final[-1].get("ok") is not True or process.returncode != 0:
-                pytest.fail(
-                    f"{SCENARIO} failed (exit {process.returncode})\n{describe()}", pytrace=False
-                )
-            result: dict[str, Any] = final[-1]
-            return result
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-            stdout.join()
-            stderr.join()
+    with node_scenario(
+        SCENARIO,
+        args,
+        ws_host=up.ws_host,
+        ws_port=up.ws_port,
+        api_url=up.api_url,
+        deadline=NODE_DEADLINE,
+        context=up.log,
+    ) as scenario:
+        scenario.wait_for(lambda line: bool(line.get("ready")), "ready line", NODE_TIMEOUT)
+        on_ready()
+        return scenario.result(NODE_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
-def delivery(up: LeadcastUp) -> Delivery:
+def delivery(up: Up) -> Delivery:
     """Log the demo PMs in, subscribe their pusher-js clients, submit the lead once."""
     with httpx.Client(base_url=up.api_url, timeout=10.0) as client:
         pm = login(client, up.accounts[PM_EMAIL])
@@ -489,7 +229,7 @@ def delivery(up: LeadcastUp) -> Delivery:
 # --------------------------------------------------------------------------- the tests
 
 
-def test_banner_lists_the_demo_accounts_and_an_api_key(up: LeadcastUp) -> None:
+def test_banner_lists_the_demo_accounts_and_an_api_key(up: Up) -> None:
     assert up.api_url.startswith("http://127.0.0.1:")
     assert up.ws_host == "127.0.0.1" and up.ws_port > 0
     assert {PM_EMAIL, OTHER_PM_EMAIL, ADMIN_EMAIL, "blake@leadcast.test"} <= set(up.accounts)
@@ -637,7 +377,7 @@ def test_sigterm_stops_leadcast_up_with_status_0(
 ) -> None:
     with (
         database(backend, request, tmp_path) as url,
-        leadcast_up(url, tmp_path) as running,
+        start_up(url, tmp_path) as running,
         httpx.Client(base_url=running.api_url, timeout=10.0) as client,
     ):
         # Some work in flight first: a lead for the relay to deliver.

@@ -25,9 +25,18 @@ from sqlalchemy import select
 
 from leadcast.db import make_engine
 from leadcast.db.models import OutboxMessage
-from tests.e2e.leadcast_up import node_scenario, poll, start_up
+from tests.e2e.leadcast_up import (
+    APP,
+    LEAD,
+    OTHER_PM_EMAIL,
+    PM_EMAIL,
+    login,
+    node_scenario,
+    poll,
+    start_up,
+)
 from tests.e2e.server import realtime_server
-from tests.e2e.test_leads_e2e import APP, LEAD, OTHER_PM_EMAIL, PM_EMAIL, free_port, login
+from tests.support.net import free_port
 
 REALTIME_APP = {
     "id": APP["PUSHER_APP_ID"],
@@ -67,9 +76,7 @@ def test_a_lead_committed_before_a_sigkill_is_delivered_once_after_restart(
     (tmp_path / "realtime").mkdir()
     with realtime_server(tmp_path / "realtime", [REALTIME_APP]) as realtime:
         reachable = unreachable | {"PUSHER_PORT": str(realtime.port)}
-        with start_up(
-            database_url, tmp_path, api_port=free_port(), args=["--no-realtime"], env=unreachable
-        ) as first:
+        with start_up(database_url, tmp_path, realtime=False, env=unreachable) as first:
             client = httpx.Client(base_url=first.api_url, timeout=10.0)
             with client:
                 pm = login(client, first.accounts[PM_EMAIL])
@@ -109,12 +116,7 @@ def test_a_lead_committed_before_a_sigkill_is_delivered_once_after_restart(
                         assert row["attempts"] >= 1 and "ConnectError" in row["last_error"], row
 
                     with start_up(
-                        database_url,
-                        tmp_path,
-                        api_port=free_port(),
-                        args=["--no-realtime"],
-                        env=reachable,
-                        first_start=False,
+                        database_url, tmp_path, realtime=False, env=reachable, first_start=False
                     ) as second:
                         poll(
                             "the restarted relay to mark both rows sent",

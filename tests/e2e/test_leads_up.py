@@ -16,8 +16,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.leadcast_up import Up, node_scenario, poll, start_up
-from tests.e2e.test_leads_e2e import APP, OTHER_PM_EMAIL, PM_EMAIL, free_port, login
+from tests.e2e.leadcast_up import (
+    APP,
+    OTHER_PM_EMAIL,
+    PM_EMAIL,
+    Up,
+    login,
+    node_scenario,
+    poll,
+    start_up,
+)
 from tests.e2e.wsclient import PusherSocket
 
 
@@ -25,24 +33,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def ports() -> tuple[int, int]:
-    api = ws = free_port()
-    while ws == api:
-        ws = free_port()
-    return api, ws
-
-
 # -- --demo ----------------------------------------------------------------------------
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Up]:
-    api, ws = ports()
     with start_up(
         f"sqlite:///{tmp_path / 'leadcast.db'}",
         tmp_path,
-        api_port=api,
-        args=["--ws-port", str(ws), "--demo", "--demo-interval", "0.2"],
+        args=["--demo", "--demo-interval", "0.2"],
     ) as running:
         yield running
 
@@ -96,13 +95,7 @@ def test_demo_mode_creates_leads_and_broadcasts_them(demo: Up) -> None:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     workdir = tmp_path_factory.mktemp("up")
-    api, ws = ports()
-    with start_up(
-        f"sqlite:///{workdir / 'leadcast.db'}",
-        workdir,
-        api_port=api,
-        args=["--ws-port", str(ws)],
-    ) as running:
+    with start_up(f"sqlite:///{workdir / 'leadcast.db'}", workdir) as running:
         yield running
 
 
