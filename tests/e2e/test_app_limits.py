@@ -23,6 +23,7 @@ from tests.e2e.wsclient import (
     unique,
     user_auth,
 )
+from tests.support.client_messages import presence_data
 
 SMALL_APP: dict[str, Any] = {
     "id": "4001",
@@ -63,13 +64,6 @@ def ping_of(size: int) -> str:
     message = prefix + "x" * (size - len(prefix) - len(suffix)) + suffix
     assert len(message.encode()) == size
     return message
-
-
-def presence_data(user_id: str, user_info: Any = None) -> str:
-    payload: dict[str, Any] = {"user_id": user_id}
-    if user_info is not None:
-        payload["user_info"] = user_info
-    return json.dumps(payload)
 
 
 def user_info_of(size: int) -> str:

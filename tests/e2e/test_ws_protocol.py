@@ -30,6 +30,7 @@ from tests.e2e.wsclient import (
     unique,
     user_auth,
 )
+from tests.support.client_messages import presence_data
 
 IDLE_APP = {
     "id": "3001",
@@ -121,13 +122,6 @@ def listed(api: Api, channel: str) -> bool:
 
 def assert_not_occupied(api: Api, channel: str) -> None:
     assert not listed(api, channel), f"{channel!r} is occupied after a rejected subscription"
-
-
-def presence_data(user_id: Any, user_info: Any = None) -> str:
-    payload: dict[str, Any] = {"user_id": user_id}
-    if user_info is not None:
-        payload["user_info"] = user_info
-    return json.dumps(payload)
 
 
 # --------------------------------------------------------------------------- connecting

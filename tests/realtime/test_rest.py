@@ -10,10 +10,11 @@ import pusher
 import pytest
 
 from leadcast.protocol import App, AppRegistry, Session
-from leadcast.protocol.signatures import body_md5, channel_auth, request_signature, user_auth
+from leadcast.protocol.signatures import body_md5, request_signature, user_auth
 from leadcast.realtime.node import Node
 from leadcast.realtime.rest import MAX_BODY_BYTES, Response, RestApi
 from tests.realtime.fakes import FakePeer, RecordingWriter, payload
+from tests.support.client_messages import subscribe_text
 
 NOW = 1_700_000_000.0
 APP = App("1", "key-1", "secret-1", cache_ttl=60)
@@ -40,17 +41,7 @@ class World:
         return peer
 
     def subscribe(self, peer: FakePeer, channel: str, user_id: str | None = None) -> None:
-        app = peer.session.app
-        data: dict[str, Any] = {"channel": channel}
-        channel_data = None
-        if user_id is not None:
-            channel_data = json.dumps({"user_id": user_id})
-            data["channel_data"] = channel_data
-        if channel.startswith(("private-", "presence-")):
-            data["auth"] = channel_auth(
-                app.key, app.secret, peer.session.socket_id, channel, channel_data
-            )
-        self.node.receive(peer, json.dumps({"event": "pusher:subscribe", "data": data}), NOW)
+        self.node.receive(peer, subscribe_text(peer.session, channel, user_id), NOW)
 
     def sign_in(self, peer: FakePeer, user_id: str) -> None:
         app = peer.session.app

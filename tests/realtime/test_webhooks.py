@@ -22,7 +22,6 @@ import pytest
 
 from leadcast.protocol import App, AppRegistry, Session
 from leadcast.protocol.apps import Webhook
-from leadcast.protocol.signatures import channel_auth
 from leadcast.realtime.node import Node
 from leadcast.realtime.webhooks import (
     WebhookEvent,
@@ -33,6 +32,7 @@ from leadcast.realtime.webhooks import (
     webhook_headers,
 )
 from tests.realtime.fakes import FakePeer, RecordingWriter
+from tests.support.client_messages import subscribe_text
 
 URL_A = "http://hooks.test/a"
 URL_B = "http://hooks.test/b"
@@ -146,17 +146,7 @@ def connect(rig: Rig, app: App = APP) -> FakePeer:
 
 
 def subscribe(rig: Rig, peer: FakePeer, channel: str, user_id: str | None = None) -> None:
-    app = peer.session.app
-    data: dict[str, Any] = {"channel": channel}
-    channel_data = None
-    if user_id is not None:
-        channel_data = json.dumps({"user_id": user_id})
-        data["channel_data"] = channel_data
-    if channel.startswith(("private-", "presence-")):
-        data["auth"] = channel_auth(
-            app.key, app.secret, peer.session.socket_id, channel, channel_data
-        )
-    rig.node.receive(peer, json.dumps({"event": "pusher:subscribe", "data": data}), 0.0)
+    rig.node.receive(peer, subscribe_text(peer.session, channel, user_id), 0.0)
 
 
 def unsubscribe(rig: Rig, peer: FakePeer, channel: str) -> None:
