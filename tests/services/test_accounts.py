@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from leadcast.db.models import ApiKey, ApiToken, User
-from leadcast.services.accounts import TOKEN_SWEEP_SECONDS
+from leadcast.services.accounts import TOKEN_SWEEP_SECONDS, Accounts
 from leadcast.services.errors import (
     Conflict,
     InvalidInput,
@@ -102,6 +102,20 @@ def throttled(engine: Engine, clock: FakeClock, **limits: Any) -> Any:
     return accounts(engine, clock=clock, login_throttle=throttle)
 
 
+def fail_logins(
+    service: Accounts,
+    times: int,
+    email: str = "avery@example.com",
+    password: str = "wrong-password",
+    *,
+    client: str | None = None,
+) -> None:
+    """Log in ``times`` times with these credentials; each attempt must be refused."""
+    for _ in range(times):
+        with pytest.raises(NotAuthenticated):
+            service.login(email, password, client=client)
+
+
 def test_the_sixth_failed_login_is_refused_even_with_the_right_password(engine: Engine) -> None:
     clock = FakeClock()
     service = throttled(engine, clock)
@@ -127,9 +141,7 @@ def test_a_throttled_email_leaves_other_emails_alone(engine: Engine) -> None:
     service = throttled(engine, clock)
     service.create_user(email="avery@example.com", password="password123")
     service.create_user(email="blake@example.com", password="password123")
-    for _ in range(5):
-        with pytest.raises(NotAuthenticated):
-            service.login("avery@example.com", "wrong-password", client="10.0.0.1")
+    fail_logins(service, 5, client="10.0.0.1")
     with pytest.raises(TooManyAttempts):
         service.login("avery@example.com", "password123", client="10.0.0.1")
     assert service.login("blake@example.com", "password123", client="10.0.0.1").token
@@ -139,13 +151,9 @@ def test_a_successful_login_resets_the_count(engine: Engine) -> None:
     clock = FakeClock()
     service = throttled(engine, clock)
     service.create_user(email="avery@example.com", password="password123")
-    for _ in range(4):
-        with pytest.raises(NotAuthenticated):
-            service.login("avery@example.com", "wrong-password")
+    fail_logins(service, 4)
     service.login("avery@example.com", "password123")
-    for _ in range(5):
-        with pytest.raises(NotAuthenticated):
-            service.login("avery@example.com", "wrong-password")
+    fail_logins(service, 5)
     with pytest.raises(TooManyAttempts):
         service.login("avery@example.com", "password123")
 
@@ -172,9 +180,7 @@ def test_over_long_credentials_are_refused_uncounted(
     clock = FakeClock()
     service = throttled(engine, clock, per_email=1, per_client=1)
     service.create_user(email="avery@example.com", password="password123")
-    for _ in range(3):
-        with pytest.raises(NotAuthenticated):
-            service.login(email, password, client="10.0.0.1")
+    fail_logins(service, 3, email, password, client="10.0.0.1")
     assert service.login("avery@example.com", "password123", client="10.0.0.1").token
 
 
