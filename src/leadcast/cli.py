@@ -19,6 +19,8 @@ from leadcast.protocol.apps import App, AppRegistry, apps_from_env, apps_from_to
 from leadcast.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
+    from leadcast.realtime.redis_backend import RedisOptions
+    from leadcast.realtime.redis_state import RedisCluster
     from leadcast.realtime.server import HttpLimits
 
 __all__ = ["main"]
@@ -86,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("LEADCAST_MAX_PENDING_CONNECTIONS") or "1000",
         help="connections not yet upgraded to WebSocket at once; more get 503 (1000)",
     )
+    _redis_options(realtime)
     _log_level(realtime)
 
     up = commands.add_parser(
@@ -197,6 +200,33 @@ def _outbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     _log_level(retry)
 
 
+def _redis_options(realtime: argparse.ArgumentParser) -> None:
+    cluster = realtime.add_argument_group(
+        "scaling out",
+        "Several servers behind one load balancer share channels, presence and webhooks "
+        "through one Redis server. Without --redis-url the server runs alone, in memory.",
+    )
+    cluster.add_argument(
+        "--redis-url",
+        metavar="URL",
+        default=os.environ.get("LEADCAST_REDIS_URL") or None,
+        help="redis://[:password@]host[:port][/db] shared by every server of the cluster",
+    )
+    cluster.add_argument(
+        "--redis-prefix",
+        metavar="PREFIX",
+        default=os.environ.get("LEADCAST_REDIS_PREFIX") or "leadcast",
+        help="starts every Redis key and channel; one per deployment sharing a Redis (leadcast)",
+    )
+    cluster.add_argument(
+        "--redis-node-ttl",
+        type=float,
+        metavar="SECONDS",
+        default=os.environ.get("LEADCAST_REDIS_NODE_TTL") or "10",
+        help="a server that stops beating for this long is gone; others remove its members (10)",
+    )
+
+
 def _log_level(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level",
@@ -227,25 +257,43 @@ async def _serve_realtime(
     prefix: str,
     webhook_delay: float,
     limits: HttpLimits,
+    redis: RedisOptions | None = None,
 ) -> None:
     from leadcast.realtime.server import RealtimeServer
     from leadcast.realtime.webhook_http import HttpxPoster
     from leadcast.realtime.webhooks import WebhookOptions, Webhooks
 
     loop = asyncio.get_running_loop()
+    cluster = await _join_cluster(registry, redis) if redis is not None else None
     webhooks = None
     if any(app.webhooks for app in registry):
         webhooks = Webhooks(registry, HttpxPoster(), WebhookOptions(delay=webhook_delay))
         webhooks.start()
     server = RealtimeServer(
-        registry, path_prefix=prefix, loop=loop, webhooks=webhooks, limits=limits
+        registry,
+        path_prefix=prefix,
+        loop=loop,
+        webhooks=webhooks,
+        limits=limits,
+        broker=cluster.broker if cluster is not None else None,
+        cluster=cluster.state if cluster is not None else None,
     )
     try:
         bound_host, bound_port = await server.start(host, port)
     except OSError as error:
         if webhooks is not None:
             await webhooks.close(grace=0)
+        if cluster is not None:
+            await cluster.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    if cluster is not None:
+        cluster.state.start()
+        log.info(
+            "cluster: node %s, Redis %s, prefix %r",
+            cluster.state.node_id,
+            cluster.where,
+            redis.prefix if redis is not None else "",
+        )
     gc.freeze()  # start-up objects live for the whole run: keep them out of full collections
     apps = ", ".join(f"{app.id} (key {app.key})" for app in registry)
     print(
@@ -259,8 +307,19 @@ async def _serve_realtime(
     await stop.wait()
     log.info("shutting down: closing %d connections", server.node.connections)
     await server.stop()
+    if cluster is not None:
+        await cluster.state.close()
     if webhooks is not None:
         await webhooks.close()
+    if cluster is not None:
+        await cluster.close()
+
+
+async def _join_cluster(registry: AppRegistry, options: RedisOptions) -> RedisCluster:
+    """Connect to Redis, claim a node id and subscribe; ``ConfigError`` naming what failed."""
+    from leadcast.realtime.redis_state import RedisCluster
+
+    return await RedisCluster.open(options, registry)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -296,9 +355,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 keepalive_timeout=args.keepalive_timeout,
                 max_pending=args.max_pending_connections,
             ).check()
+            redis = None
+            if args.redis_url:
+                from leadcast.realtime.redis_backend import RedisOptions
+
+                redis = RedisOptions(
+                    args.redis_url,
+                    args.redis_prefix,
+                    node_ttl=args.redis_node_ttl,
+                    hold=args.webhook_delay,
+                ).check()
             _run(
                 _serve_realtime(
-                    registry, args.host, args.port, args.path_prefix, args.webhook_delay, limits
+                    registry,
+                    args.host,
+                    args.port,
+                    args.path_prefix,
+                    args.webhook_delay,
+                    limits,
+                    redis,
                 )
             )
         elif args.command == "up":

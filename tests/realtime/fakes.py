@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Awaitable, Collection, Coroutine
+from typing import Any, TypeVar
 
 from leadcast.protocol.session import Session
 from leadcast.realtime.ports import Peer
 
-__all__ = ["FakePeer", "RecordingWriter", "decode_frame", "payload"]
+__all__ = ["FakePeer", "RecordingWriter", "decode_frame", "payload", "run_sync"]
+
+
+T = TypeVar("T")
+
+
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """The result of a coroutine that never waits (the memory backend's queries), without an
+    event loop; fails if it does wait."""
+    assert isinstance(awaitable, Coroutine), awaitable
+    try:
+        awaitable.send(None)
+    except StopIteration as finished:
+        result: T = finished.value
+        return result
+    awaitable.close()
+    raise AssertionError("the coroutine waited for something")
 
 
 class FakePeer:

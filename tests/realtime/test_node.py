@@ -11,8 +11,10 @@ import pytest
 from leadcast.protocol import App, AppRegistry, Member, Publish, Session, Subscribe, Unsubscribe
 from leadcast.protocol.signatures import channel_auth, user_auth
 from leadcast.realtime import node as node_module
-from leadcast.realtime.node import Channel, ChannelInfo, Node
-from tests.realtime.fakes import FakePeer, RecordingWriter, decode_frame, payload
+from leadcast.realtime.memory_backend import MemoryClusterState
+from leadcast.realtime.node import Node, presence_data
+from leadcast.realtime.ports import ChannelSummary
+from tests.realtime.fakes import FakePeer, RecordingWriter, decode_frame, payload, run_sync
 
 APP = App(
     "1",
@@ -38,6 +40,25 @@ def node(writer: RecordingWriter) -> Node:
 
 
 _socket_ids = itertools.count(1)
+
+
+def channel_info(node: Node, app: App, name: str, now: float) -> ChannelSummary:
+    """The cluster state's answer for one channel (the HTTP API's source)."""
+    return run_sync(node.cluster.channel(app, name, now))
+
+
+def occupied_channels(node: Node, app: App, prefix: str, now: float) -> dict[str, ChannelSummary]:
+    return run_sync(node.cluster.channels(app, prefix, now))
+
+
+def presence_users(node: Node, app: App, name: str) -> list[str]:
+    return run_sync(node.cluster.users(app, name))
+
+
+def cached_channels(node: Node, app: App = APP) -> set[str]:
+    """The channels the (memory) cluster state holds a cached event for."""
+    assert isinstance(node.cluster, MemoryClusterState)
+    return {name for app_id, name in node.cluster.cluster.cached if app_id == app.id}
 
 
 def connect(node: Node, app: App = APP, *, now: float = 0.0, name: str | None = None) -> FakePeer:
@@ -234,13 +255,13 @@ def test_presence_members_are_deduplicated_by_user(node: Node, writer: Recording
 
     unsubscribe(node, p1, "presence-room")  # u1 is still there on p3
     assert writer.recipients("pusher_internal:member_removed") == []
-    assert node.presence_users(APP, "presence-room") == ["u1", "u2"]
+    assert presence_users(node, APP, "presence-room") == ["u1", "u2"]
 
     node.disconnect(p3)  # u1's last connection
     assert writer.recipients("pusher_internal:member_removed") == [p2]
     [removed] = [m for m in writer.to(p2) if m["event"] == "pusher_internal:member_removed"]
     assert (removed["channel"], payload(removed)) == ("presence-room", {"user_id": "u1"})
-    assert node.presence_users(APP, "presence-room") == ["u2"]
+    assert presence_users(node, APP, "presence-room") == ["u2"]
 
     unsubscribe(node, p2, "presence-room")
     assert writer.recipients("pusher_internal:member_removed") == [p2]  # nobody left to tell
@@ -308,7 +329,7 @@ def test_presence_member_limit(node: Node, writer: RecordingWriter) -> None:
     channel = node.state(APP).channels["presence-room"]
     assert peers[3] not in channel.subscribers
     assert peers[3].session.channels == {}
-    assert node.presence_users(APP, "presence-room") == ["u0", "u1", "u2"]
+    assert presence_users(node, APP, "presence-room") == ["u0", "u1", "u2"]
 
     # A member already there may still open another connection.
     subscribe(node, peers[4], "presence-room", user_id="u1")
@@ -327,7 +348,7 @@ def test_presence_limit_of_one_on_a_new_channel(writer: RecordingWriter) -> None
     subscribe(node, second, "presence-r", user_id="b")
     assert writer.events(first)[-1] == "pusher_internal:subscription_succeeded"
     assert writer.events(second)[-1] == "pusher:subscription_error"
-    assert node.presence_users(app, "presence-r") == ["a"]
+    assert presence_users(node, app, "presence-r") == ["a"]
 
 
 # -- cache channels ----------------------------------------------------------------------------
@@ -353,16 +374,16 @@ def test_cache_miss_hit_and_expiry(node: Node, writer: RecordingWriter) -> None:
         {"event": "pusher_internal:subscription_succeeded", "channel": "cache-x", "data": "{}"},
         latest,
     ]
-    assert node.channel_info(APP, "cache-x", 70.9).cache == (
+    assert channel_info(node, APP, "cache-x", 70.9).cache == (
         json.dumps(latest, separators=(",", ":")),
         '{"v":2}',
-        71.0,
+        pytest.approx(0.1),
     )
 
     third = connect(node)
     subscribe(node, third, "cache-x", now=71.0)  # cache_ttl = 60 after the last publish
     assert writer.to(third)[-1] == CACHE_MISS
-    assert "cache-x" not in node.state(APP).cache
+    assert "cache-x" not in cached_channels(node)
 
 
 def test_cache_is_kept_while_the_channel_is_empty(node: Node, writer: RecordingWriter) -> None:
@@ -387,14 +408,14 @@ def test_client_events_are_not_cached(node: Node, writer: RecordingWriter) -> No
     sender, other = connect(node), connect(node)
     subscribe(node, sender, "private-cache-x")
     client_event(node, sender, "private-cache-x", {"v": 1})
-    assert node.state(APP).cache == {}
+    assert cached_channels(node) == set()
     subscribe(node, other, "private-cache-x")
     assert writer.to(other)[-1] == {"event": "pusher:cache_miss", "channel": "private-cache-x"}
 
 
 def test_publishing_to_a_non_cache_channel_caches_nothing(node: Node) -> None:
     node.publish(APP, ["leads", "private-x", "presence-x"], "e", "d", now=0.0)
-    assert node.state(APP).cache == {}
+    assert cached_channels(node) == set()
 
 
 # -- publishing --------------------------------------------------------------------------------
@@ -567,7 +588,7 @@ def test_unsubscribe_effect_for_a_channel_not_joined(node: Node, writer: Recordi
     writer.clear()
     node.perform(peer, [Unsubscribe("presence-room", Member("u1")), Unsubscribe("nope")], 0.0)
     assert writer.delivered == []
-    assert node.presence_users(APP, "presence-room") == ["u1"]
+    assert presence_users(node, APP, "presence-room") == ["u1"]
 
 
 def test_subscribe_effect_without_a_member_on_presence(node: Node, writer: RecordingWriter) -> None:
@@ -673,7 +694,7 @@ def test_disconnect_cleans_everything(node: Node, writer: RecordingWriter) -> No
     state = node.state(APP)
     assert sorted(state.channels) == ["leads", "presence-room"]
     assert list(state.channels["leads"].subscribers) == [stayer]
-    assert node.presence_users(APP, "presence-room") == ["9"]
+    assert presence_users(node, APP, "presence-room") == ["9"]
     assert (state.users, state.watchers) == ({}, {})
     assert list(state.sockets.values()) == [stayer]
     assert peer.session.closed is True
@@ -799,16 +820,16 @@ def test_apps_are_isolated(node: Node, writer: RecordingWriter) -> None:
     client_event(node, two_b, "private-chat", 1)
     assert writer.recipients("client-typing") == [two]
 
-    assert node.presence_users(APP, "presence-room") == ["u1", "u2"]
-    assert node.presence_users(APP2, "presence-room") == ["u1"]
-    assert node.channel_info(APP2, "presence-room", 0.0) == ChannelInfo(True, 1, 1, None)
-    assert sorted(node.occupied_channels(APP2, "", 0.0)) == [
+    assert presence_users(node, APP, "presence-room") == ["u1", "u2"]
+    assert presence_users(node, APP2, "presence-room") == ["u1"]
+    assert channel_info(node, APP2, "presence-room", 0.0) == ChannelSummary(True, 1, 1, None)
+    assert sorted(occupied_channels(node, APP2, "", 0.0)) == [
         "leads",
         "presence-room",
         "private-chat",
     ]
     node.publish(APP2, ["cache-x"], "c", "d", now=0.0)
-    assert node.channel_info(APP, "cache-x", 0.0).cache is None
+    assert channel_info(node, APP, "cache-x", 0.0).cache is None
 
 
 # -- queries -----------------------------------------------------------------------------------
@@ -819,47 +840,53 @@ def test_channel_info(node: Node) -> None:
     subscribe(node, a, "presence-room", user_id="u1")
     subscribe(node, b, "presence-room", user_id="u1")
     subscribe(node, a, "leads")
-    assert node.channel_info(APP, "presence-room", 0.0) == ChannelInfo(True, 2, 1, None)
-    assert node.channel_info(APP, "leads", 0.0) == ChannelInfo(True, 1, None, None)
-    assert node.channel_info(APP, "presence-empty", 0.0) == ChannelInfo(False, 0, 0, None)
-    assert node.channel_info(APP, "empty", 0.0) == ChannelInfo(False, 0, None, None)
+    assert channel_info(node, APP, "presence-room", 0.0) == ChannelSummary(True, 2, 1, None)
+    assert channel_info(node, APP, "leads", 0.0) == ChannelSummary(True, 1, None, None)
+    assert channel_info(node, APP, "presence-empty", 0.0) == ChannelSummary(False, 0, 0, None)
+    assert channel_info(node, APP, "empty", 0.0) == ChannelSummary(False, 0, None, None)
 
 
 def test_channel_info_with_cache_and_expiry(node: Node) -> None:
     node.publish(APP, ["cache-x"], "e", "d", now=100.0)
     text = '{"event":"e","channel":"cache-x","data":"d"}'
-    assert node.channel_info(APP, "cache-x", 159.0) == ChannelInfo(False, 0, None, (text, "d", 160))
-    assert node.channel_info(APP, "cache-x", 160.0) == ChannelInfo(False, 0, None, None)
-    assert node.state(APP).cache == {}
+    assert channel_info(node, APP, "cache-x", 159.0) == ChannelSummary(
+        False, 0, None, (text, "d", 1.0)
+    )
+    assert channel_info(node, APP, "cache-x", 160.0) == ChannelSummary(False, 0, None, None)
+    assert cached_channels(node) == set()
 
 
 def test_occupied_channels_by_prefix(node: Node) -> None:
     peer = connect(node)
     for channel in ("leads", "presence-a", "presence-b", "private-x"):
         subscribe(node, peer, channel, user_id="u" if channel.startswith("presence-") else None)
-    assert sorted(node.occupied_channels(APP, "", 0.0)) == [
+    assert sorted(occupied_channels(node, APP, "", 0.0)) == [
         "leads",
         "presence-a",
         "presence-b",
         "private-x",
     ]
-    assert node.occupied_channels(APP, "presence-", 0.0) == {
-        "presence-a": ChannelInfo(True, 1, 1, None),
-        "presence-b": ChannelInfo(True, 1, 1, None),
+    assert occupied_channels(node, APP, "presence-", 0.0) == {
+        "presence-a": ChannelSummary(True, 1, 1, None),
+        "presence-b": ChannelSummary(True, 1, 1, None),
     }
-    assert node.occupied_channels(APP, "nothing-", 0.0) == {}
+    assert occupied_channels(node, APP, "nothing-", 0.0) == {}
 
 
 def test_presence_users(node: Node) -> None:
     peer = connect(node)
     subscribe(node, peer, "presence-room", user_id="u1")
     subscribe(node, peer, "leads")
-    assert node.presence_users(APP, "presence-room") == ["u1"]
-    assert node.presence_users(APP, "leads") == []
-    assert node.presence_users(APP, "presence-none") == []
+    assert presence_users(node, APP, "presence-room") == ["u1"]
+    assert presence_users(node, APP, "leads") == []
+    assert presence_users(node, APP, "presence-none") == []
 
 
-def test_channel_presence_snapshot() -> None:
-    assert Channel().presence() == {"ids": [], "hash": {}, "count": 0}
-    channel = Channel(members={"a": [{"n": 1}, 2], "b": [None, 1]})
-    assert channel.presence() == {"ids": ["a", "b"], "hash": {"a": {"n": 1}, "b": None}, "count": 2}
+def test_presence_data() -> None:
+    assert presence_data({}) == {"ids": [], "hash": {}, "count": 0}
+    members = {"a": {"n": 1}, "b": None}
+    assert presence_data(members) == {
+        "ids": ["a", "b"],
+        "hash": {"a": {"n": 1}, "b": None},
+        "count": 2,
+    }

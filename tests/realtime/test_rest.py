@@ -11,9 +11,10 @@ import pytest
 
 from leadcast.protocol import App, AppRegistry, Session
 from leadcast.protocol.signatures import body_md5, request_signature, user_auth
+from leadcast.realtime.memory_backend import MemoryClusterState
 from leadcast.realtime.node import Node
-from leadcast.realtime.rest import MAX_BODY_BYTES, Response, RestApi
-from tests.realtime.fakes import FakePeer, RecordingWriter, payload
+from leadcast.realtime.rest import MAX_BODY_BYTES, Reply, Response, RestApi
+from tests.realtime.fakes import FakePeer, RecordingWriter, payload, run_sync
 from tests.support.client_messages import subscribe_text
 
 NOW = 1_700_000_000.0
@@ -84,15 +85,15 @@ class World:
             app.secret if secret is None else secret, method, signed_path or path, params
         )
         params.update(tamper or {})
-        return self.api.handle(method, path, urlencode(params), raw, now)
+        return resolved(self.api.handle(method, path, urlencode(params), raw, now))
 
     def nothing_happened(self) -> bool:
         """No frame reached any peer since the last clear, no close, no cache entry."""
-        states = self.node.states.values()
+        assert isinstance(self.node.cluster, MemoryClusterState)
         return (
             self.writer.delivered == []
             and self.writer.closes == []
-            and all(state.cache == {} for state in states)
+            and self.node.cluster.cluster.cached == {}
         )
 
 
@@ -101,12 +102,19 @@ def world() -> World:
     return World()
 
 
-def ok(response: Response | None, body: dict[str, Any] | None = None) -> None:
+def resolved(reply: Reply | None) -> Response | None:
+    """A reply as a response; one that needs the (memory) cluster state is run to its end."""
+    return reply if reply is None or isinstance(reply, Response) else run_sync(reply)
+
+
+def ok(reply: Reply | None, body: dict[str, Any] | None = None) -> None:
+    response = resolved(reply)
     assert response is not None
     assert (response.status, response.body) == (200, {} if body is None else body)
 
 
-def refused(response: Response | None, status: int, message: str) -> None:
+def refused(reply: Reply | None, status: int, message: str) -> None:
+    response = resolved(reply)
     assert response is not None
     assert (response.status, response.body) == (status, {"error": message})
 
@@ -736,7 +744,7 @@ def sdk() -> pusher.Pusher:
     return pusher.Pusher(app_id=APP.id, key=APP.key, secret=APP.secret, host="localhost", ssl=False)
 
 
-def send_sdk(world: World, request: Any) -> Response | None:
+def send_sdk(world: World, request: Any) -> Reply | None:
     timestamp = float(request.query_params["auth_timestamp"])
     return world.api.handle(
         request.method, request.path, request.query_string, request.body, timestamp

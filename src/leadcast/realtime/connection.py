@@ -38,6 +38,7 @@ import asyncio
 import enum
 import logging
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, cast
 
 import httptools
@@ -102,6 +103,7 @@ class Connection(asyncio.Protocol):
         "_head_done",
         "_header_bytes",
         "_headers",
+        "_replying",
         "_upgrade",
         "_url",
         "closing",
@@ -127,6 +129,8 @@ class Connection(asyncio.Protocol):
         self.phase = Phase.FRESH
         #: Monotonic time by which the current phase must end (pending and lingering only).
         self.deadline = 0.0
+        #: The answer being awaited (one that needs the cluster state); later answers wait.
+        self._replying: asyncio.Task[None] | None = None
         self._reset_request()
 
     def _reset_request(self) -> None:
@@ -170,6 +174,8 @@ class Connection(asyncio.Protocol):
             server.node.disconnect(self)
         self.parser = None
         self.reader = None
+        if self._replying is not None:
+            self._replying.cancel()
 
     def pause_writing(self) -> None:
         # The client is not reading and MAX_BUFFERED bytes are queued for it. The close frame
@@ -260,8 +266,41 @@ class Connection(asyncio.Protocol):
         query = (url.query or b"").decode("latin-1")
         body = b"".join(self._body)
         self._reset_request()
-        status, payload = self.server.http(method, path, query, body)
-        self._respond(status, payload, keep_alive=keep_alive)
+        answer = self.server.http(method, path, query, body)
+        if self._replying is None and isinstance(answer, tuple):
+            self._respond(*answer, keep_alive=keep_alive)
+        else:
+            self._answer_later(answer, keep_alive)
+
+    def _answer_later(
+        self,
+        answer: tuple[int, dict[str, Any]] | Awaitable[tuple[int, dict[str, Any]]],
+        keep_alive: bool,
+    ) -> None:
+        """Respond once ``answer`` is ready, after the answers before it; read nothing more
+        meanwhile, so that pipelined requests are answered in order."""
+        before = self._replying
+
+        async def reply() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            status, payload = answer if isinstance(answer, tuple) else await answer
+            self._respond(status, payload, keep_alive=keep_alive)
+
+        task = self.server.loop.create_task(reply())
+        self._replying = task
+        assert self.transport is not None
+        self.transport.pause_reading()
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._replying is finished:
+                self._replying = None
+                if self.transport is not None and not self.transport.is_closing():
+                    self.transport.resume_reading()
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("HTTP answer failed", exc_info=finished.exception())
+
+        task.add_done_callback(done)
 
     def _respond(self, status: int, payload: dict[str, Any], *, keep_alive: bool) -> None:
         transport = self.transport

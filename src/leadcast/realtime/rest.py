@@ -11,13 +11,17 @@ Routes (``{id}`` is the app id):
 
 Each request is verified before anything is read from it; a batch is validated whole
 before any of it is published, so a rejected request changes nothing.
+
+Channel and user counts come from the node's :class:`~leadcast.realtime.ports.ClusterState`,
+so they are the whole cluster's. Answers that need them are coroutines (:data:`Reply`); the
+others are ready at once. When the cluster state cannot be reached they answer 503.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -26,9 +30,10 @@ from leadcast.protocol.apps import App, AppRegistry
 from leadcast.protocol.channels import is_cache_channel, validate_channel_name
 from leadcast.protocol.errors import RequestError, SignatureError
 from leadcast.protocol.signatures import verify_request
-from leadcast.realtime.node import ChannelInfo, Node
+from leadcast.realtime.node import Node
+from leadcast.realtime.ports import ChannelSummary, ClusterUnavailable
 
-__all__ = ["MAX_BODY_BYTES", "Response", "RestApi"]
+__all__ = ["MAX_BODY_BYTES", "Reply", "Response", "RestApi"]
 
 #: Largest request body read at all; the per-app data limit is checked per event.
 MAX_BODY_BYTES = 1_048_576
@@ -48,8 +53,21 @@ class Response:
         return json.dumps(self.body, separators=(",", ":")).encode()
 
 
+#: An answer now, or one that needs the cluster state first.
+Reply = Response | Awaitable[Response]
+
+
 def _error(status: int, message: str) -> Response:
     return Response(status, {"error": message})
+
+
+async def _unavailable_as_503(pending: Awaitable[Response]) -> Response:
+    try:
+        return await pending
+    except ClusterUnavailable as error:
+        return _error(503, f"cluster state unavailable: {error}")
+    except RequestError as error:
+        return _error(error.status, error.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +101,7 @@ class RestApi:
         now: float,
         *,
         monotonic: float | None = None,
-    ) -> Response | None:
+    ) -> Reply | None:
         """Answer a request, or return ``None`` when the path is not part of this API.
 
         Args:
@@ -124,13 +142,14 @@ class RestApi:
         if not app.enabled:
             return _error(403, "app is disabled")
         try:
-            return route(app, rest, params, body, now if monotonic is None else monotonic)
+            reply = route(app, rest, params, body, now if monotonic is None else monotonic)
         except RequestError as error:
             return _error(error.status, error.message)
+        return reply if isinstance(reply, Response) else _unavailable_as_503(reply)
 
     def _route(
         self, method: str, rest: str
-    ) -> Callable[[App, str, dict[str, str], bytes, float], Response] | Response | None:
+    ) -> Callable[[App, str, dict[str, str], bytes, float], Reply] | Response | None:
         if rest in ("/events", "/batch_events"):
             if method != "POST":
                 return _error(405, f"{rest} takes POST")
@@ -172,18 +191,19 @@ class RestApi:
 
     def _events(
         self, app: App, rest: str, params: dict[str, str], body: bytes, now: float
-    ) -> Response:
+    ) -> Reply:
         event = self._event(app, _json_object(body), batch=False)
         self.node.publish(
             app, event.channels, event.name, event.data, exclude_socket_id=event.socket_id, now=now
         )
         if not event.info:
             return Response(200, {})
-        return Response(200, {"channels": self._info(app, event, now)})
+        return self._events_info(app, event, now)
 
-    def _batch(
-        self, app: App, rest: str, params: dict[str, str], body: bytes, now: float
-    ) -> Response:
+    async def _events_info(self, app: App, event: _Event, now: float) -> Response:
+        return Response(200, {"channels": await self._info(app, event, now)})
+
+    def _batch(self, app: App, rest: str, params: dict[str, str], body: bytes, now: float) -> Reply:
         batch = _json_object(body).get("batch")
         if not isinstance(batch, list) or not batch:
             raise RequestError(400, "batch must be a non-empty list of events")
@@ -208,15 +228,15 @@ class RestApi:
             )
         if not any(event.info for event in events):
             return Response(200, {})
-        return Response(
-            200,
-            {
-                "batch": [
-                    self._info(app, event, now)[event.channels[0]] if event.info else {}
-                    for event in events
-                ]
-            },
-        )
+        return self._batch_info(app, events, now)
+
+    async def _batch_info(self, app: App, events: list[_Event], now: float) -> Response:
+        answers = []
+        for event in events:
+            answers.append(
+                (await self._info(app, event, now))[event.channels[0]] if event.info else {}
+            )
+        return Response(200, {"batch": answers})
 
     @staticmethod
     def _event(app: App, raw: dict[str, Any], *, batch: bool) -> _Event:
@@ -258,10 +278,10 @@ class RestApi:
             raise RequestError(400, "info=user_count is only for presence channels")
         return _Event(name, data, tuple(dict.fromkeys(channels)), socket_id, info)
 
-    def _info(self, app: App, event: _Event, now: float) -> dict[str, dict[str, int]]:
+    async def _info(self, app: App, event: _Event, now: float) -> dict[str, dict[str, int]]:
         result: dict[str, dict[str, int]] = {}
         for channel in event.channels:
-            info = self.node.channel_info(app, channel, now)
+            info = await self.node.cluster.channel(app, channel, now)
             fields: dict[str, int] = {}
             if "subscription_count" in event.info:
                 fields["subscription_count"] = info.subscription_count
@@ -272,7 +292,7 @@ class RestApi:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def _channels(
+    async def _channels(
         self, app: App, rest: str, params: dict[str, str], body: bytes, now: float
     ) -> Response:
         if rest == "/channels":
@@ -282,7 +302,7 @@ class RestApi:
                 raise RequestError(400, "info=user_count needs filter_by_prefix=presence-")
             channels = {
                 name: _channel_fields(found, info)
-                for name, found in self.node.occupied_channels(app, prefix, now).items()
+                for name, found in (await self.node.cluster.channels(app, prefix, now)).items()
             }
             return Response(200, {"channels": channels})
         match = _CHANNEL.fullmatch(rest)
@@ -294,19 +314,19 @@ class RestApi:
         if match["users"]:
             if not name.startswith("presence-"):
                 raise RequestError(400, "users are only listed for presence channels")
-            users = self.node.presence_users(app, name)
+            users = await self.node.cluster.users(app, name)
             return Response(200, {"users": [{"id": user_id} for user_id in users]})
         info = _info_fields(params.get("info"), {"user_count", "subscription_count", "cache"})
         if "user_count" in info and not name.startswith("presence-"):
             raise RequestError(400, "info=user_count is only for presence channels")
         if "cache" in info and not is_cache_channel(name):
             raise RequestError(400, "info=cache is only for cache channels")
-        found = self.node.channel_info(app, name, now)
+        found = await self.node.cluster.channel(app, name, now)
         body_out: dict[str, Any] = {"occupied": found.occupied, **_channel_fields(found, info)}
         if "cache" in info and found.cache is not None:
-            text, data, expires = found.cache
+            text, data, ttl = found.cache
             event = json.loads(text)["event"]
-            body_out["cache"] = {"event": event, "data": data, "ttl": max(0, int(expires - now))}
+            body_out["cache"] = {"event": event, "data": data, "ttl": max(0, int(ttl))}
         return Response(200, body_out)
 
     def _terminate(
@@ -340,7 +360,7 @@ def _info_fields(raw: object, allowed: set[str]) -> frozenset[str]:
     return fields
 
 
-def _channel_fields(found: ChannelInfo, info: frozenset[str]) -> dict[str, int]:
+def _channel_fields(found: ChannelSummary, info: frozenset[str]) -> dict[str, int]:
     fields: dict[str, int] = {}
     if "user_count" in info and found.user_count is not None:
         fields["user_count"] = found.user_count

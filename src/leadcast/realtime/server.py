@@ -31,7 +31,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from leadcast.protocol.apps import App, AppRegistry
 from leadcast.protocol.errors import ConfigError, ErrorCode
 from leadcast.realtime.connection import CLOSE_TIMEOUT, Connection
 from leadcast.realtime.node import Node
-from leadcast.realtime.ports import Peer, WebhookSink
+from leadcast.realtime.ports import Broker, ClusterState, Peer, WebhookSink
 from leadcast.realtime.rest import Response, RestApi
 
 __all__ = ["HttpLimits", "Outbox", "RealtimeServer"]
@@ -141,6 +141,11 @@ class Outbox:
                 peer.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
 
+async def _later(pending: Awaitable[Response]) -> tuple[int, dict[str, Any]]:
+    response = await pending
+    return response.status, response.body
+
+
 def _merge_runs(
     ops: list[tuple[bytes, Collection[Any], Any]],
 ) -> list[tuple[bytes, Collection[Any], Any]]:
@@ -176,12 +181,14 @@ class RealtimeServer:
         loop: asyncio.AbstractEventLoop,
         webhooks: WebhookSink | None = None,
         limits: HttpLimits | None = None,
+        broker: Broker | None = None,
+        cluster: ClusterState | None = None,
     ) -> None:
         self.apps = apps
         self.loop = loop
         self.limits = (limits or HttpLimits()).check()
         self.outbox = Outbox(loop)
-        self.node = Node(apps, self.outbox, webhooks)
+        self.node = Node(apps, self.outbox, webhooks, broker=broker, cluster=cluster)
         self.path_prefix = path_prefix.rstrip("/")
         self.rest = RestApi(apps, self.node, path_prefix=self.path_prefix)
         self.connections: set[Connection] = set()
@@ -198,7 +205,8 @@ class RealtimeServer:
         self.started = time.time()
         self.ready = False
         self._ws_path = re.compile(re.escape(self.path_prefix) + r"/app/(?P<key>[^/]+)")
-        self._socket_prefix = str(random.SystemRandom().randint(100_000_000, 999_999_999))
+        #: Socket ids are ``{node id}.{counter}``: unique among the cluster's live nodes.
+        self._socket_prefix = self.node.node_id
         self._socket_counter = 0
         self._server: asyncio.base_events.Server | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -236,10 +244,13 @@ class RealtimeServer:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def http(self, method: str, path: str, query: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def http(
+        self, method: str, path: str, query: str, body: bytes
+    ) -> tuple[int, dict[str, Any]] | Awaitable[tuple[int, dict[str, Any]]]:
         """Answer one plain HTTP request: health, a hint for the WebSocket path, or the API.
 
-        Every path is served with and without the path prefix.
+        Every path is served with and without the path prefix. Answers that need the cluster
+        state come as an awaitable.
         """
         prefix = self.path_prefix
         local = path
@@ -258,12 +269,14 @@ class RealtimeServer:
             }
         if self.ws_app_key(path) is not None:
             return 426, {"error": f"{path[:200]} is a WebSocket endpoint: upgrade to WebSocket"}
-        response: Response | None = self.rest.handle(
+        response = self.rest.handle(
             method, path, query, body, time.time(), monotonic=time.monotonic()
         )
         if response is None:
             return 404, {"error": f"no such endpoint: {local[:200]}"}
-        return response.status, response.body
+        if isinstance(response, Response):
+            return response.status, response.body
+        return _later(response)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
