@@ -107,6 +107,7 @@ class RedisLink:
         self.node_id = node_id or new_node_id()
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             options.url,
+            client_name=f"leadcast:{options.prefix}",
             decode_responses=True,
             socket_connect_timeout=2,
             socket_timeout=5,
