@@ -23,9 +23,10 @@ The cluster. A node is one of one (the default) or one of several, through two p
 
 The node reports each transition it is given: member and watchlist events to its own
 connections and, through the broker, to everyone else's; webhooks to its sink (see
-:meth:`~leadcast.realtime.node_cluster.ClusterSide._hook`). A subscription completes when the cluster state answers (at once with
-the memory backend); a connection that left meanwhile is counted out again. When the state
-cannot be reached, the node acts on what it knows itself: local delivery carries on.
+:mod:`leadcast.realtime.node_cluster`). A subscription completes when the cluster state
+answers (at once with the memory backend); a connection that left meanwhile is counted out
+again. When the state cannot be reached, the node acts on what it knows itself: local
+delivery carries on.
 """
 
 from __future__ import annotations
