@@ -80,7 +80,7 @@ class Harness:
         self.loop = asyncio.new_event_loop() if kind == "redis" else None
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
-    def node(self, *, prefix: str | None = None) -> TestNode:
+    def node(self, *, prefix: str | None = None, **broker_options: float) -> TestNode:
         recorder = Recorder()
         if self.loop is None:
             node_id = new_node_id()
@@ -90,7 +90,7 @@ class Harness:
             options = RedisOptions(self.url, prefix or self.prefix, node_ttl=5, hold=self.hold)
             link = RedisLink(options)
             self.run(link.open())
-            redis_broker = RedisBroker(link, self.apps)
+            redis_broker = RedisBroker(link, self.apps, **broker_options)
             self.run(redis_broker.start())
             state, broker = RedisClusterState(link), redis_broker
             self._closers += [link.close, redis_broker.close]

@@ -182,9 +182,10 @@ def test_a_listener_that_hears_nothing_reconnects(caplog: pytest.LogCaptureFixtu
 
 
 def _quiet_listener(h: Harness, caplog: pytest.LogCaptureFixture, url: str) -> None:
-    a, b = h.node(), h.node()
+    a, b = h.node(quiet=0.2, dead=1.0), h.node()
     assert isinstance(a.broker, RedisBroker)
-    a.broker.quiet, a.broker.dead = 0.2, 1.0
+    h.settle(2.0)  # quiet, but answering its pings: the listener stays
+    assert a.broker.reconnects == 0
     pauser = redis.Redis.from_url(url)
     try:
         with caplog.at_level(logging.WARNING, "leadcast.realtime.redis"):

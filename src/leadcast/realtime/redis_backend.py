@@ -290,12 +290,19 @@ def redacted(url: str) -> str:
 class RedisBroker:
     """The :class:`~leadcast.realtime.ports.Broker` over Redis pub/sub (see the module doc)."""
 
-    #: Seconds of silence before the listener pings, and before it gives the connection up.
-    quiet = 5.0
-    dead = 15.0
+    def __init__(
+        self, link: RedisLink, apps: AppRegistry, *, quiet: float = 5.0, dead: float = 15.0
+    ) -> None:
+        """Listen for ``apps``.
 
-    def __init__(self, link: RedisLink, apps: AppRegistry) -> None:
+        Args:
+            quiet: seconds of silence before the listener pings Redis.
+            dead: seconds of silence (no message, no answer to the ping) before it gives the
+                connection up and reconnects.
+        """
         self.link = link
+        self.quiet = quiet
+        self.dead = dead
         prefix = link.options.prefix
         self._channels = {f"{prefix}:a:{app.id}:bus": app.id for app in apps}
         self._handler: BrokerHandler | None = None
@@ -367,7 +374,8 @@ class RedisBroker:
         heard = loop.time()
         pinged = False
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            wait = min(1.0, self.quiet / 2)
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
             now = loop.time()
             if message is not None:
                 heard, pinged = now, False
