@@ -219,3 +219,15 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
     while not condition():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.01)
+
+
+def test_a_node_id_held_by_a_live_node_is_not_taken_twice(h: Harness) -> None:
+    first = h.node()
+    options = RedisOptions(h.url, h.prefix, node_ttl=5)
+    second = RedisLink(options, node_id=first.node_id)
+    h.run(second.open())
+    try:
+        assert second.node_id != first.node_id
+        assert len(second.node_id) == 9 and second.node_id.isdigit()
+    finally:
+        h.run(second.close())
