@@ -15,6 +15,7 @@ import pytest
 from leadcast.protocol import App, AppRegistry
 from leadcast.protocol.apps import Webhook
 from leadcast.protocol.session import Member
+from leadcast.realtime import node_cluster
 from leadcast.realtime.memory_backend import (
     MemoryBroker,
     MemoryBus,
@@ -325,3 +326,25 @@ def test_without_the_cluster_state_a_node_serves_its_own_clients(cluster: Cluste
     assert a.writer.recipients("pusher_internal:member_removed") == [two]
     assert watchlist_events(a.writer, watcher)[-1] == [{"name": "offline", "user_ids": ["ann"]}]
     assert a.sink.calls == []  # webhooks wait for the cluster state: its rebuild reports them
+
+
+def test_a_delivery_from_another_node_is_framed_once_for_all_subscribers(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = cluster.node(), cluster.node()
+    peers = [connect(a.node) for _ in range(3)]
+    for peer in peers:
+        subscribe(a.node, peer, "leads")
+    a.writer.clear()
+    framed: list[str] = []
+    real = node_cluster.encode_text
+
+    def counting(text: str) -> bytes:
+        framed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(node_cluster, "encode_text", counting)
+    b.node.publish(APP, ["leads"], "lead", '{"id":1}', now=0.0)
+    assert framed == ['{"event":"lead","channel":"leads","data":"{\\"id\\":1}"}']
+    ((_, recipients, _),) = a.writer.broadcasts
+    assert list(recipients) == peers
