@@ -103,7 +103,7 @@ class Options:
     dbs: list[str]
     python: str
     service_threads: list[int]
-    service_processes: list[int]
+    service_processes: list[tuple[int, int]]  # (processes, threads each)
     http_clients: list[int]
     step_seconds: float
     rate: float
@@ -568,6 +568,11 @@ class Seed:
     seconds: float
 
 
+SEEDED_TABLES = (
+    "users", "api_keys", "pm_preferences", "pm_service_zips", "pm_property_types", "pm_coverage",
+)  # fmt: skip
+
+
 def seed(url: str, specs: list[PMSpec]) -> Seed:
     """Migrate and create the PMs (through ``Accounts``) and a lead-source API key."""
     from sqlalchemy import select, text
@@ -601,11 +606,14 @@ def seed(url: str, specs: list[PMSpec]) -> Seed:
                 select(User.id, User.email).where(User.role == "pm").order_by(User.id)
             ).all()
         if url.startswith("postgresql"):
-            # Planner statistics, as autovacuum keeps them on any live server: a database
-            # copied straight after seeding has none, and the plans then depend on whether
-            # autovacuum happened to pass before the copy.
+            # Planner statistics for what the seed filled, as autovacuum keeps them on any
+            # live server: a database copied straight after seeding has none, and the plans
+            # then depend on whether autovacuum happened to pass before the copy. Not the
+            # lead tables: analysed empty, they would be planned as empty (foreign-key checks
+            # by sequential scan) until autovacuum passed again, which a live server long
+            # past its first leads never sees.
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(text("ANALYZE"))
+                connection.execute(text(f"ANALYZE {', '.join(SEEDED_TABLES)}"))
     finally:
         engine.dispose()
     if url.startswith("sqlite:///"):
@@ -719,8 +727,8 @@ def run_service(url: str, batch: list[dict[str, Any]], opts: Options) -> dict[st
             out["steps"].append(step)
     finally:
         engine.dispose()
-    for processes in opts.service_processes:
-        step = service_processes(url, processes, MP_THREADS, opts, seed=100 + processes)
+    for processes, threads in opts.service_processes:
+        step = service_processes(url, processes, threads, opts, seed=100 + processes)
         submitted += step["leads"] + step.pop("warmup_leads")
         out["steps"].append(step)
     for step in out["steps"]:
@@ -1817,8 +1825,8 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument(
         "--processes",
         default="",
-        help=f"service-layer process counts run at once ({MP_THREADS} threads each), e.g. 2,3; "
-        "0 for none",
+        help="service-layer processes run at once, each PxT (P processes of T threads; a "
+        f"bare P has {MP_THREADS} threads), e.g. 2,4x2; 0 for none",
     )
     parser.add_argument("--worker", choices=("ws-pool", "service"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1834,9 +1842,19 @@ def parse_args(argv: list[str]) -> Options:
 
     if not 1 <= args.rate <= 1000:
         parser.error("--rate must be 1-1000")
-    processes: list[int] = []
+    processes: list[tuple[int, int]] = []
     if args.processes.strip() != "0":
-        processes = [p for p in counts(args.processes, [1] if args.quick else [2]) if p > 1]
+        for item in args.processes.split(",") if args.processes.strip() else []:
+            count, _, threads = item.strip().lower().partition("x")
+            try:
+                pair = (int(count), int(threads or MP_THREADS))
+            except ValueError:
+                parser.error(f"--processes: {item!r} is not P or PxT")
+            if not (2 <= pair[0] <= 16 and 1 <= pair[1] <= 64):
+                parser.error("--processes: 2-16 processes of 1-64 threads")
+            processes.append(pair)
+        if not args.processes.strip() and not args.quick:
+            processes = [(2, MP_THREADS), (4, 2)]
     dbs = list(DBS) if args.db == "both" else [args.db]
     partial = bool(only) or args.db != "both"
     output = args.output or (

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Integer,
     Select,
     and_,
+    any_,
     bindparam,
     case,
     insert,
@@ -127,13 +129,19 @@ def candidates_query(*, with_units: bool, limited: bool) -> Select[Any]:
 
 
 def lock_query(*, postgres: bool) -> Select[Any]:
-    """The chosen PMs' rows (bind ``c_ids``), locked on PostgreSQL, in id order."""
-    query = (
+    """The chosen PMs' rows (bind ``c_ids``, a list), locked on PostgreSQL, in id order.
+
+    On PostgreSQL the ids go as one array (``= ANY``), so the statement's text is the same
+    for any number of them and stays prepared.
+    """
+    if postgres:
+        ids = PREFS.user_id == any_(bindparam("c_ids", type_=ARRAY(Integer())))
+        return select(*PROFILE_COLUMNS).where(ids).order_by(PREFS.user_id).with_for_update()
+    return (
         select(*PROFILE_COLUMNS)
         .where(PREFS.user_id.in_(bindparam("c_ids", expanding=True)))
         .order_by(PREFS.user_id)
     )
-    return query.with_for_update() if postgres else query
 
 
 # PostgreSQL only: the writes of a lead with recipients in two statements (round trips)
