@@ -1854,7 +1854,7 @@ def parse_args(argv: list[str]) -> Options:
                 parser.error("--processes: 2-16 processes of 1-64 threads")
             processes.append(pair)
         if not args.processes.strip() and not args.quick:
-            processes = [(2, MP_THREADS), (4, 2)]
+            processes = [(2, MP_THREADS)]
     dbs = list(DBS) if args.db == "both" else [args.db]
     partial = bool(only) or args.db != "both"
     output = args.output or (
