@@ -52,6 +52,7 @@ class UpOptions:
     realtime: bool = True
     demo: bool = False
     demo_interval: float = 4.0
+    demo_accounts: bool = True
     dashboard_dir: Path | None = None
 
 
@@ -108,7 +109,10 @@ def _banner(options: UpOptions, settings: Settings, demo: DemoData | None, dashb
     lines.append(f"  API docs    {base}/api/docs")
     if options.realtime:
         lines.append(f"  real-time   ws://{_loopback(options.host)}:{options.ws_port}/app/{{key}}")
-    lines.append(f"  broadcasts  {settings.broadcast_driver} → {settings.pusher_base_url}")
+    if settings.broadcast_driver == "pusher":
+        lines.append(f"  broadcasts  pusher → {settings.pusher_base_url}")
+    else:
+        lines.append(f"  broadcasts  {settings.broadcast_driver} (nothing reaches a browser)")
     lines.append(f"  database    {settings.database_url}")
     if demo is not None:
         lines.append("  log in as (demo accounts):")
@@ -146,7 +150,7 @@ async def serve_up(
     engine = make_engine(settings.database_url)
     try:
         await asyncio.to_thread(migrate, engine)
-        demo = await asyncio.to_thread(ensure_demo_data, engine)
+        demo = await asyncio.to_thread(ensure_demo_data, engine) if options.demo_accounts else None
         relay = Relay.from_settings(engine, settings)
         api = create_api(settings, engine=engine, on_commit=relay.wake)
         dashboard = options.dashboard_dir or default_dashboard_dir()

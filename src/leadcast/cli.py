@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--demo", action="store_true", help="submit a realistic lead every few seconds")
     up.add_argument(
+        "--no-demo-accounts",
+        action="store_true",
+        help="do not create the demo accounts (known passwords) on a database without users: "
+        "for anything but a trial, create your admin with `leadcast users create --admin`",
+    )
+    up.add_argument(
         "--demo-interval",
         type=float,
         default=4.0,
@@ -421,6 +427,7 @@ def _up(args: argparse.Namespace) -> int:
         realtime=not args.no_realtime,
         demo=args.demo,
         demo_interval=args.demo_interval,
+        demo_accounts=not args.no_demo_accounts,
         dashboard_dir=args.dashboard_dir,
     )
     settings = Settings.from_env(up_environment(os.environ, options))

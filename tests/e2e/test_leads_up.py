@@ -33,6 +33,27 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# -- --no-demo-accounts -----------------------------------------------------------------
+
+
+def test_no_demo_accounts_leaves_a_fresh_database_without_users(tmp_path: Path) -> None:
+    with start_up(
+        f"sqlite:///{tmp_path / 'leadcast.db'}",
+        tmp_path,
+        args=["--no-demo-accounts"],
+        env={"BROADCAST_DRIVER": "null"},
+        first_start=False,
+    ) as running:
+        with httpx.Client(base_url=running.api_url, timeout=10.0) as client:
+            refused = client.post(
+                "/api/auth/login", json={"email": PM_EMAIL, "password": "leadcast-demo"}
+            )
+        banner = running.output.text
+    assert refused.status_code == 401
+    assert "log in as" not in banner and "API key" not in banner
+    assert "broadcasts  null (nothing reaches a browser)" in banner
+
+
 # -- --demo ----------------------------------------------------------------------------
 
 
