@@ -133,3 +133,35 @@ def test_naive_times_are_refused(engine: Engine) -> None:
 
     with pytest.raises(StatementError, match="naive datetime"), engine.begin() as connection:
         connection.execute(update(User).values(created_at=datetime(2024, 1, 1)))
+
+
+def test_0006_attributes_existing_leads_to_their_submitter(engine: Engine) -> None:
+    """Leads stored before per-submitter keys keep their ids, now the submitter's own."""
+    config = make_alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO api_keys (id, name, key_hash, prefix, created_at) "
+                    "VALUES (7, 'source', :hash, 'lck_x', CURRENT_TIMESTAMP)"
+                ),
+                {"hash": "0" * 64},
+            )
+            for unique_id, key_id in (("by-key", 7), ("by-admin", None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO leads (unique_id, request_hash, full_name, property_type, "
+                        "city, state, zip_code, api_key_id, recipients, created_at) VALUES "
+                        "(:u, 'h', 'N', 'residential', 'Austin', 'TX', '78701', :k, 0, "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"u": unique_id, "k": key_id},
+                )
+    finally:
+        migrate(engine)
+    with engine.connect() as connection:
+        found = dict(connection.execute(text("SELECT unique_id, submitted_by FROM leads")).all())
+    assert found == {"by-key": "key:7", "by-admin": "admin"}

@@ -223,6 +223,34 @@ def test_the_idempotency_key_makes_a_retry_safe(engine: Engine) -> None:
     assert counts(engine) == before
 
 
+def test_unique_ids_and_idempotency_keys_belong_to_their_submitter(engine: Engine) -> None:
+    """Two lead sources may both send their own "TEST-6543f1"; each repeat finds its own."""
+    make_pm(engine, "a@example.com")
+    service = accounts(engine)
+    source_a = service.issue_api_key(name="source a").view.id
+    source_b = service.issue_api_key(name="source b").view.id
+    distributor = Distributor(engine)
+
+    by_a = distributor.submit(SEED, api_key_id=source_a)
+    by_b = distributor.submit(SEED, api_key_id=source_b)
+    by_admin = distributor.submit(SEED)
+    assert by_a.created and by_b.created and by_admin.created
+    assert len({by_a.lead_id, by_b.lead_id, by_admin.lead_id}) == 3
+    keyed_a = distributor.submit(lead(), idempotency_key="req-1", api_key_id=source_a)
+    keyed_b = distributor.submit(lead(), idempotency_key="req-1", api_key_id=source_b)
+    assert keyed_a.created and keyed_b.created and keyed_a.lead_id != keyed_b.lead_id
+    before = counts(engine)
+
+    again = distributor.submit(SEED, api_key_id=source_b)
+    assert (again.lead_id, again.created) == (by_b.lead_id, False)
+    assert distributor.submit(SEED).lead_id == by_admin.lead_id
+    retried = distributor.submit(lead(), idempotency_key="req-1", api_key_id=source_a)
+    assert (retried.lead_id, retried.created) == (keyed_a.lead_id, False)
+    with pytest.raises(IdempotencyConflict):
+        distributor.submit(LeadInput.parse(SEED_LEAD | {"city": "Dallas"}), api_key_id=source_a)
+    assert counts(engine) == before
+
+
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "tab\there"])
 def test_malformed_idempotency_keys_are_refused(engine: Engine, key: str) -> None:
     with pytest.raises(InvalidInput) as caught:

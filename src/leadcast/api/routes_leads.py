@@ -42,7 +42,8 @@ LeadId = Annotated[int, Path(ge=1, le=2**53, description="The lead's id.")]
         "recipient's `private-property-manager.{id}` channel.\n\n"
         "Idempotent: a repeat with the same `unique_id` or `Idempotency-Key` header and the "
         "same payload returns the stored lead with **200** and distributes nothing; the same "
-        "key with a different payload is **409**. Invalid input is **422** with `fields` "
+        "key with a different payload is **409**. Keys are the submitter's own: each API "
+        "key's, and the admins' together. Invalid input is **422** with `fields` "
         "naming each problem; malformed JSON is 400; nothing is written in either case."
     ),
     responses={

@@ -14,7 +14,8 @@ Tables::
                      derived from the two above and written with them, it is the indexed
                      way from a lead to its candidates (reading only the PMs that serve
                      both the lead's ZIP and its type, however many serve either)
-    leads            submitted leads, with the idempotency keys and a hash of the request
+    leads            submitted leads, with the idempotency keys (unique per submitter: each
+                     lead-source API key, and admins together) and a hash of the request
     distributions    one per lead × PM (UNIQUE), score, tier, reasons, status and timestamps
     notifications    the per-PM inbox, with seen/read/cleared timestamps; one per
                      distribution, sharing its id
@@ -203,10 +204,17 @@ class PMCoverage(Base):
 
 class Lead(Base):
     __tablename__ = "leads"
+    # A source's own ids and its retries' keys are its own: unique per submitter.
+    __table_args__ = (
+        UniqueConstraint("submitted_by", "unique_id"),
+        UniqueConstraint("submitted_by", "idempotency_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    unique_id: Mapped[str | None] = mapped_column(String(100), unique=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # "key:{api_key_id}" for a lead-source API key, "admin" for an admin's token.
+    submitted_by: Mapped[str] = mapped_column(String(40))
+    unique_id: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))

@@ -32,7 +32,9 @@ at once instead of at the next poll. Nothing is broadcast from inside the transa
 crash before the relay runs leaves the outbox rows, which the next relay delivers.
 
 Idempotency: a lead carries an optional ``unique_id`` (the source's own id) and the request
-an optional ``Idempotency-Key``; both are unique in ``leads``. The unique constraints decide
+an optional ``Idempotency-Key``; both are unique per submitter (``leads.submitted_by``: each
+lead-source API key, and admins together), so two sources never collide on their own ids.
+The unique constraints decide
 (no look-up first, so a new lead costs nothing extra): a repeat's insert fails, its
 transaction rolls back, and the stored lead is looked up. The same fingerprint (the
 normalised payload) returns it and distributes nothing; a different one is an
@@ -66,13 +68,26 @@ from leadcast.services.errors import IdempotencyConflict, InvalidInput
 from leadcast.services.intake import LeadInput
 from leadcast.services.profiles import leads_today
 
-__all__ = ["DEFAULT_CANDIDATE_LIMIT", "EVENT", "Distributor", "SubmitResult", "channel_for"]
+__all__ = [
+    "DEFAULT_CANDIDATE_LIMIT",
+    "EVENT",
+    "Distributor",
+    "SubmitResult",
+    "channel_for",
+    "submitted_by",
+]
 
 EVENT = "lead.distributed"
 DEFAULT_CANDIDATE_LIMIT = 50
 """Most eligible PMs scored for one lead (see ``Distributor``)."""
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _DEFAULT_CONFIG = DistributionConfig()
+
+
+def submitted_by(api_key_id: int | None) -> str:
+    """Whose ids a lead's ``unique_id`` and ``Idempotency-Key`` are: its API key's, or the
+    admins' (a lead submitted with an admin's token)."""
+    return "admin" if api_key_id is None else f"key:{api_key_id}"
 
 
 def channel_for(pm_id: int) -> str:
@@ -200,11 +215,14 @@ class Distributor:
         if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
             raise InvalidInput({"Idempotency-Key": "must be 1-255 printable characters"})
         fingerprint = lead.fingerprint()
+        submitter = submitted_by(api_key_id)
         keyed = lead.unique_id is not None or idempotency_key is not None
         try:
             result = self._distribute(lead, fingerprint, idempotency_key, api_key_id)
         except IntegrityError:
-            if keyed and (found := self._existing(lead.unique_id, idempotency_key, fingerprint)):
+            if keyed and (
+                found := self._existing(submitter, lead.unique_id, idempotency_key, fingerprint)
+            ):
                 return found
             raise
         if self._on_commit is not None and result.recipients:
@@ -212,7 +230,7 @@ class Distributor:
         return result
 
     def _existing(
-        self, unique_id: str | None, key: str | None, fingerprint: str
+        self, submitter: str, unique_id: str | None, key: str | None, fingerprint: str
     ) -> SubmitResult | None:
         leads = Lead.__table__.c
         conditions = []
@@ -228,7 +246,7 @@ class Distributor:
                     leads.created_at,
                     leads.recipients,
                     leads.request_hash,
-                ).where(or_(*conditions))
+                ).where(leads.submitted_by == submitter, or_(*conditions))
             ).all()
         if not rows:
             return None
@@ -250,6 +268,7 @@ class Distributor:
                 matches = self._select(connection, facts, now)
                 lead_row = {
                     **_lead_columns(lead),
+                    "submitted_by": submitted_by(api_key_id),
                     "unique_id": lead.unique_id,
                     "idempotency_key": key,
                     "request_hash": fingerprint,

@@ -153,12 +153,12 @@ PG_INSERT_LEAD_AND_DISTRIBUTIONS = text(
 WITH new_lead AS (
     INSERT INTO leads (
         full_name, email, phone, property_type, street_address, city, state, zip_code,
-        number_of_units, source, unique_id, idempotency_key, request_hash, api_key_id,
-        recipients, created_at
+        number_of_units, source, submitted_by, unique_id, idempotency_key, request_hash,
+        api_key_id, recipients, created_at
     ) VALUES (
         :full_name, :email, :phone, :property_type, :street_address, :city, :state, :zip_code,
-        :number_of_units, :source, :unique_id, :idempotency_key, :request_hash, :api_key_id,
-        :recipients, :created_at
+        :number_of_units, :source, :submitted_by, :unique_id, :idempotency_key, :request_hash,
+        :api_key_id, :recipients, :created_at
     ) RETURNING id
 )
 INSERT INTO distributions (
