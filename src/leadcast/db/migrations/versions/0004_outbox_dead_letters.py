@@ -1,7 +1,7 @@
 """Outbox dead letters: rows the relay gave up on are marked failed instead of retried for ever.
 
-``failed_at`` is set when the Pusher HTTP API refuses a row for good (a 4xx other than 408 and
-429) or when retrying has gone on longer than ``LEADCAST_RELAY_GIVE_UP_AFTER``;
+``failed_at`` is set when the Pusher HTTP API refuses a row for good (a 4xx that names the event,
+such as 400 or 413) or when retrying has gone on longer than ``LEADCAST_RELAY_GIVE_UP_AFTER``;
 ``leadcast outbox retry`` clears it and sets ``requeued_at``, from which the next give-up
 window counts. The pending index leaves failed rows out, and a small partial index finds them.
 
@@ -10,7 +10,7 @@ retries them for ever, as it did.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-07
+Create Date: 2026-12-06
 """
 
 from __future__ import annotations
