@@ -18,19 +18,18 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.nodejs import NODE_DIR, node_executable
 from tests.support.net import free_port
 from tests.support.processes import Output, spawn
 
@@ -39,7 +38,6 @@ __all__ = [
     "APP",
     "EMAIL",
     "LEAD",
-    "NODE_DIR",
     "OTHER_PM_EMAIL",
     "PHONE",
     "PM_EMAIL",
@@ -53,7 +51,6 @@ __all__ = [
     "start_up",
 ]
 
-NODE_DIR = Path(__file__).with_name("node")
 START_TIMEOUT = 60.0  # seconds for `leadcast up` to migrate, create the demo data and listen
 
 BANNER = re.compile(r"leadcast \S+ is up: listening on http://(?P<host>[\d.]+):(?P<port>\d+)")
@@ -238,18 +235,6 @@ def login(client: httpx.Client, account: Account) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- Node scenarios
-
-
-def node_executable() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (>= 18) is required for the end-to-end lead tests", pytrace=False)
-    if not (NODE_DIR / "node_modules" / "pusher-js").is_dir():
-        pytest.fail(
-            f"Node packages missing in {NODE_DIR}: run `bash scripts/bootstrap.sh --with-node`",
-            pytrace=False,
-        )
-    return node
 
 
 @dataclass

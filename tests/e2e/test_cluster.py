@@ -22,8 +22,8 @@ import pusher
 import pytest
 import redis
 
+from tests.e2e.nodejs import NODE_DIR, NODE_TIMEOUT, node_executable
 from tests.e2e.server import DEFAULT_APP, RunningServer, realtime_server
-from tests.e2e.test_node_clients import NODE_DIR, NODE_TIMEOUT, node_executable
 from tests.e2e.test_webhooks import Receiver, names
 from tests.e2e.wsclient import Api, PusherSocket, eventually, unique
 from tests.support.redis import (

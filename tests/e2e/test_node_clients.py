@@ -15,19 +15,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.nodejs import NODE_DIR, NODE_TIMEOUT, node_executable
 from tests.e2e.server import OTHER_APP, RunningServer, realtime_server
 
-NODE_DIR = Path(__file__).with_name("node")
 SOCKET_ID = re.compile(r"^\d+\.\d+$")
-NODE_TIMEOUT = 45  # seconds; every wait inside a scenario is bounded well below this
 
 DISABLED_APP = {"id": "3001", "key": "disabled-key", "secret": "disabled-secret", "enabled": False}
 SMALL_APP = {"id": "3002", "key": "small-key", "secret": "small-secret", "max_connections": 2}
@@ -67,18 +64,6 @@ def limits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     apps = [DISABLED_APP, SMALL_APP, BRISK_APP, QUIET_APP]
     with realtime_server(tmp_path_factory.mktemp("limits"), apps) as running:
         yield running
-
-
-def node_executable() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node (>= 18) is required for the Node client conformance tests", pytrace=False)
-    if not (NODE_DIR / "node_modules" / "pusher-js").is_dir():
-        pytest.fail(
-            f"Node packages missing in {NODE_DIR}: run `bash scripts/bootstrap.sh --with-node`",
-            pytrace=False,
-        )
-    return node
 
 
 _results: dict[tuple[int, str, tuple[str, ...], str], dict[str, Any]] = {}
