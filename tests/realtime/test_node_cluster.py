@@ -8,12 +8,14 @@ webhook sink.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from leadcast.protocol import App, AppRegistry
 from leadcast.protocol.apps import Webhook
+from leadcast.protocol.messages import encode
 from leadcast.protocol.session import Member
 from leadcast.realtime import node_cluster
 from leadcast.realtime.memory_backend import (
@@ -24,7 +26,7 @@ from leadcast.realtime.memory_backend import (
     new_node_id,
 )
 from leadcast.realtime.node import Node
-from leadcast.realtime.ports import Joined, SignedIn, Transition
+from leadcast.realtime.ports import Delivery, DeliveryKind, Joined, SignedIn, Transition
 from tests.realtime.fakes import RecordingWriter, run_sync
 from tests.realtime.test_node import (
     client_event,
@@ -255,6 +257,58 @@ class Deferred(MemoryClusterState):
     def flush(self) -> None:
         while self.waiting:
             self.waiting.pop(0)()
+
+
+class Versioned(MemoryClusterState):
+    """Answers presence joins with the member-change count, as the Redis backend does."""
+
+    def __init__(self, shared: MemoryCluster) -> None:
+        super().__init__(shared)
+        self.version = 0
+
+    def join(
+        self,
+        app: App,
+        channel: str,
+        member: Member | None,
+        now: float,
+        done: Callable[[Joined | None], None],
+    ) -> None:
+        def versioned(joined: Joined | None) -> None:
+            done(joined if joined is None else replace(joined, version=self.version))
+
+        super().join(app, channel, member, now, versioned)
+
+
+def test_a_member_event_heard_late_reaches_only_the_subscribers_it_is_news_to(
+    cluster: Cluster,
+) -> None:
+    """Another node's member_added can arrive after this node answered a subscription whose
+    member list already counted that member: that subscriber must not hear it twice."""
+    state = Versioned(cluster.shared)
+    b = cluster.node(state)
+    early, late, plain = connect(b.node), connect(b.node), connect(b.node)
+    state.version = 4
+    subscribe(b.node, early, "presence-room", user_id="cat")
+    state.version = 7
+    subscribe(b.node, late, "presence-room", user_id="bob")
+    state.version = 0  # a backend that orders member events itself
+    subscribe(b.node, plain, "presence-room", user_id="dan")
+
+    def heard(version: int) -> list[Any]:
+        b.writer.clear()
+        text = encode("pusher_internal:member_added", {"user_id": "ann"}, "presence-room")
+        b.node.on_delivery(
+            Delivery(DeliveryKind.CHANNEL, APP.id, "presence-room", text, version=version)
+        )
+        return b.writer.recipients("pusher_internal:member_added")
+
+    assert heard(6) == [early, plain]  # counted in late's list already
+    assert heard(8) == [early, late, plain]
+    assert heard(0) == [early, late, plain]
+
+    unsubscribe(b.node, late, "presence-room")
+    assert late not in b.node.states[APP.id].channels["presence-room"].since
 
 
 class Down(MemoryClusterState):

@@ -57,9 +57,10 @@ def test_urls_are_logged_without_their_password() -> None:
 
 
 def test_transitions_from_a_script_answer() -> None:
-    flat = ["added", "1", "presence-r", "ann", "", '{"n":1}', "vacated", "1", "x", "", "", ""]
+    flat = ["added", "1", "presence-r", "ann", "", '{"n":1}', "12"]
+    flat += ["vacated", "1", "x", "", "", "", ""]
     assert transitions_from(flat) == (
-        Transition("added", "1", "presence-r", "ann", None, {"n": 1}),
+        Transition("added", "1", "presence-r", "ann", None, {"n": 1}, 12),
         Transition("vacated", "1", "x"),
     )
 
@@ -90,6 +91,24 @@ def h(redis_url: str | RedisUnavailable) -> Iterator[Harness]:
     finally:
         made.close()
         delete_prefix(redis_url, prefix)
+
+
+def test_member_changes_are_counted_and_a_join_says_which_its_list_includes(h: Harness) -> None:
+    a, b = h.node(), h.node()
+    ann = h.call(a.state.join, APP, "presence-r", Member("ann", {"n": 1}), 0.0)
+    [added_ann] = [t for t in ann.transitions if t.kind == "added"]
+    bob = h.call(b.state.join, APP, "presence-r", Member("bob", None), 0.0)
+    [added_bob] = [t for t in bob.transitions if t.kind == "added"]
+    assert 0 < added_ann.version < added_bob.version == bob.version
+    assert set(bob.members) == {"ann", "bob"}  # ann's change is in bob's list: not news to him
+    again = h.call(b.state.join, APP, "presence-r", Member("ann", {"n": 1}), 0.0)
+    assert again.transitions == () and again.version == bob.version  # no change, no count
+    left = h.call(a.state.leave, APP, "presence-r", Member("ann", None))
+    assert left == ()  # ann is still on b
+    left = h.call(b.state.leave, APP, "presence-r", Member("ann", None))
+    assert [(t.kind, t.user_id, t.version) for t in left] == [("removed", "ann", bob.version + 1)]
+    plain = h.call(a.state.join, APP, "leads", None, 0.0)
+    assert plain.version == 0  # only presence lists are counted
 
 
 def test_a_node_whose_entries_were_lost_rebuilds_them(h: Harness) -> None:

@@ -233,6 +233,8 @@ class Node(ClusterSide):
                 entry[1] += 1
         self._report(state, joined.transitions, hooks=hooks)
         channel.subscribers[peer] = None
+        if joined.version and channel.members is not None:
+            channel.since[peer] = joined.version
         presence = None
         if channel.members is not None:
             presence = presence_data(joined.members if joined.members is not None else {})
@@ -250,6 +252,7 @@ class Node(ClusterSide):
         channel = state.channels.get(name)
         if channel is None or channel.subscribers.pop(peer, 0) == 0:
             return
+        channel.since.pop(peer, None)
         last_here = False
         if member is not None and channel.members is not None:
             entry = channel.members.get(member.user_id)

@@ -8,7 +8,7 @@ node; webhooks, by the rule in :meth:`ClusterSide._hook`) and what other nodes d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,17 @@ class Channel:
     subscribers: dict[Peer, None] = field(default_factory=dict)
     #: Presence channels: this node's members, user id → [user_info, number of connections].
     members: dict[str, list[Any]] | None = None
+    #: Presence channels: a subscriber → the member-change count its member list was read at
+    #: (:attr:`Joined.version`), when the backend counts them.
+    since: dict[Peer, int] = field(default_factory=dict)
+
+    def member_targets(self, version: int) -> tuple[Peer, ...]:
+        """Who a member event of ``version`` is news to: a subscriber whose member list was
+        read after that change (a node can hear of a change late) already has it."""
+        since = self.since
+        if not version or not since:
+            return tuple(self.subscribers)
+        return tuple(peer for peer in self.subscribers if since.get(peer, 0) < version)
 
 
 @dataclass(slots=True)
@@ -83,10 +94,14 @@ class ClusterSide:
                 else:
                     data = {"user_id": user_id}
                 text = encode(f"pusher_internal:member_{kind}", data, name)
+                version = transition.version
                 channel = state.channels.get(name)
                 if channel is not None:
-                    self.writer.broadcast(encode_text(text), tuple(channel.subscribers), None)
-                self.broker.publish(Delivery(DeliveryKind.CHANNEL, app.id, name, text))
+                    targets = channel.member_targets(version)
+                    self.writer.broadcast(encode_text(text), targets, None)
+                self.broker.publish(
+                    Delivery(DeliveryKind.CHANNEL, app.id, name, text, version=version)
+                )
                 if sink is not None:
                     if kind == "added":
                         self._hook(state, "member_added", transition)
@@ -130,10 +145,10 @@ class ClusterSide:
         if state is None:
             return
         kind = delivery.kind
-        targets: dict[Peer, None] | None
+        targets: Iterable[Peer] | None
         if kind is DeliveryKind.CHANNEL:
             channel = state.channels.get(delivery.target)
-            targets = channel.subscribers if channel is not None else None
+            targets = channel.member_targets(delivery.version) if channel is not None else None
         elif kind is DeliveryKind.USER:
             targets = state.users.get(delivery.target)
         elif kind is DeliveryKind.WATCHERS:

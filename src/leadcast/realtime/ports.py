@@ -136,6 +136,8 @@ class Delivery:
     exclude: str | None = None
     user_id: str | None = None
     node: str | None = None
+    #: A presence member event's :attr:`Transition.version` (0: deliver to every subscriber).
+    version: int = 0
 
 
 class BrokerHandler(Protocol):
@@ -178,6 +180,11 @@ class Transition:
     holder: str | None = None
     #: ``added``: the member's user info.
     user_info: Any = None
+    #: ``added`` / ``removed``, when the backend orders them (0 when it need not): the app's
+    #: member-change counter after this one. A node may hear of a change from another node
+    #: after it answered a subscription whose member list already counted it; the event is
+    #: news only to subscribers whose list is older (see :attr:`Joined.version`).
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +197,16 @@ class Joined:
         transitions: what the join changed cluster-wide (``occupied``, ``added``).
         members: presence channels: every member cluster-wide, user id → user info.
         cached: cache channels: the last event's text, or ``None`` (a cache miss).
+        version: see below.
     """
 
     full: bool = False
     transitions: tuple[Transition, ...] = ()
     members: dict[str, Any] | None = None
     cached: str | None = None
+    #: Presence channels: the app's member-change counter when ``members`` was read (0 when
+    #: the backend delivers member events in order anyway).
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

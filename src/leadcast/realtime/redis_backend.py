@@ -324,6 +324,7 @@ class RedisBroker:
                 delivery.exclude,
                 delivery.user_id,
                 delivery.node,
+                delivery.version,
             ],
             separators=(",", ":"),
         )
@@ -392,9 +393,9 @@ class RedisBroker:
         app_id = self._channels.get(channel)
         header, _, text = data.partition("\n")
         try:
-            origin, kind, target, exclude, user_id, node = json.loads(header)
+            origin, kind, target, exclude, user_id, node, version = json.loads(header)
             delivery = Delivery(
-                DeliveryKind(kind), app_id or "", target, text, exclude, user_id, node
+                DeliveryKind(kind), app_id or "", target, text, exclude, user_id, node, version
             )
         except (ValueError, TypeError) as error:
             log.warning("ignoring a malformed delivery on %s: %s", channel, error)

@@ -14,6 +14,7 @@ Key layout (``P`` is the key prefix, ``--redis-prefix``; app ids and channel nam
 ``P:a:{app}:i:{channel}``              hash: presence user → user info (JSON)
 ``P:a:{app}:n:{channel}``              hash: ``{node}\\n{user}`` → that node's connections
 ``P:a:{app}:u`` / ``P:a:{app}:un``     hashes: signed-in user → connections / per node
+``P:a:{app}:v``                        counter of the app's member changes (added, removed)
 ``P:a:{app}:cache:{channel}``          the cache channel's last event, with a TTL
 ``P:a:{app}:hold:{channel}[:{user}]``  the node holding a vacated / removed webhook, with
                                        the webhook delay as TTL
@@ -22,8 +23,10 @@ Key layout (``P`` is the key prefix, ``--redis-prefix``; app ids and channel nam
 
 Every count is kept per node, so a node's entries can be taken out whole when it stops
 (``drop_node``): the survivors find it in ``P:nodes`` past its deadline. Each script returns
-the transitions it made as a flat list of six strings each: kind, app, channel, user,
-holder, user info (``''`` for none).
+the transitions it made as a flat list of seven strings each: kind, app, channel, user,
+holder, user info, version (``''`` for none). ``P:a:{app}:v`` counts the app's member
+changes; a member event carries the count after it, and ``JOIN`` answers the count its
+member list was read at, so a node that hears of an event late can tell who it is news to.
 
 Scripts run on one Redis server (or a primary); keys are computed inside them, so Redis
 Cluster is not supported.
@@ -61,7 +64,7 @@ local function key(app, kind, ch)
   return P .. ':a:' .. app .. ':' .. kind .. ':' .. ch
 end
 
-local function emit(kind, app, ch, user, holder, info)
+local function emit(kind, app, ch, user, holder, info, version)
   local n = #out
   out[n + 1] = kind
   out[n + 2] = app
@@ -69,6 +72,11 @@ local function emit(kind, app, ch, user, holder, info)
   out[n + 4] = user
   out[n + 5] = holder
   out[n + 6] = info
+  out[n + 7] = version or ''
+end
+
+local function member_change(app)
+  return tostring(redis.call('INCR', P .. ':a:' .. app .. ':v'))
 end
 
 local function unhold(k)
@@ -137,11 +145,12 @@ local function member(node, app, ch, user, info, delta, holder)
     redis.call('HDEL', key(app, 'i', ch), user)
     if before > 0 then
       hold(key(app, 'hold', ch) .. ':' .. user, holder)
-      emit('removed', app, ch, user, '', '')
+      emit('removed', app, ch, user, '', '', member_change(app))
     end
   elseif before <= 0 then
     local known = redis.call('HGET', key(app, 'i', ch), user) or 'null'
-    emit('added', app, ch, user, unhold(key(app, 'hold', ch) .. ':' .. user), known)
+    emit('added', app, ch, user, unhold(key(app, 'hold', ch) .. ':' .. user), known,
+      member_change(app))
   end
 end
 
@@ -193,7 +202,7 @@ end
 """
 
 #: ARGV[4..] app, channel, user ('' for none), user info, max members, cache (1/0).
-#: → {'full'} or {'ok', cached text or '', transitions, {user, info, ...}}
+#: → {'full'} or {'ok', cached text or '', transitions, {user, info, ...}, member changes}
 JOIN = (
     _LIBRARY
     + r"""
@@ -206,13 +215,15 @@ if uid ~= '' then
 end
 subs(NODE, app, ch, 1, NODE)
 local members = {}
+local changes = '0'
 if uid ~= '' then
   member(NODE, app, ch, uid, ARGV[7], 1, NODE)
   members = redis.call('HGETALL', key(app, 'i', ch))
+  changes = redis.call('GET', P .. ':a:' .. app .. ':v') or '0'
 end
 local cached = ''
 if ARGV[9] == '1' then cached = redis.call('GET', key(app, 'cache', ch)) or '' end
-return {'ok', cached, out, members}
+return {'ok', cached, out, members, changes}
 """
 )
 

@@ -45,10 +45,10 @@ def _json(value: Any) -> str:
 
 
 def transitions_from(flat: Sequence[str]) -> tuple[Transition, ...]:
-    """Transitions from a script's flat answer (six strings each)."""
+    """Transitions from a script's flat answer (seven strings each)."""
     found = []
-    for index in range(0, len(flat), 6):
-        kind, app_id, channel, user_id, holder, info = flat[index : index + 6]
+    for index in range(0, len(flat), 7):
+        kind, app_id, channel, user_id, holder, info, version = flat[index : index + 7]
         found.append(
             Transition(
                 kind,
@@ -57,6 +57,7 @@ def transitions_from(flat: Sequence[str]) -> tuple[Transition, ...]:
                 user_id or None,
                 holder or None,
                 json.loads(info) if info else None,
+                int(version) if version else 0,
             )
         )
     return tuple(found)
@@ -188,7 +189,15 @@ class RedisClusterState:
                     if presence
                     else None
                 )
-                done(Joined(False, transitions_from(answer[2]), members, answer[1] or None))
+                done(
+                    Joined(
+                        False,
+                        transitions_from(answer[2]),
+                        members,
+                        answer[1] or None,
+                        int(answer[4]) if presence else 0,
+                    )
+                )
 
         args = [
             app.id,
