@@ -276,5 +276,7 @@ def test_a_delivery_reaches_every_other_node_once(h: Harness) -> None:
     h.wait_for(lambda: len(b.recorder.deliveries) == 1 and len(c.recorder.deliveries) == 3)
     h.settle()
     assert b.recorder.deliveries == [sent]
-    assert c.recorder.deliveries == [sent, user, hook]
+    # One node's deliveries keep their order; two nodes' have none between them.
+    assert sorted(c.recorder.deliveries, key=[sent, user, hook].index) == [sent, user, hook]
+    assert [d for d in c.recorder.deliveries if d != sent] == [user, hook]
     assert a.recorder.deliveries == [user, hook]
