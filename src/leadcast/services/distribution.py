@@ -218,7 +218,7 @@ class Distributor:
         submitter = submitted_by(api_key_id)
         keyed = lead.unique_id is not None or idempotency_key is not None
         try:
-            result = self._distribute(lead, fingerprint, idempotency_key, api_key_id)
+            result = self._distribute(lead, fingerprint, idempotency_key, api_key_id, submitter)
         except IntegrityError:
             if keyed and (
                 found := self._existing(submitter, lead.unique_id, idempotency_key, fingerprint)
@@ -258,7 +258,12 @@ class Distributor:
         return SubmitResult(row.id, row.unique_id, row.created_at, row.recipients, created=False)
 
     def _distribute(
-        self, lead: LeadInput, fingerprint: str, key: str | None, api_key_id: int | None
+        self,
+        lead: LeadInput,
+        fingerprint: str,
+        key: str | None,
+        api_key_id: int | None,
+        submitter: str,
     ) -> SubmitResult:
         now = self._clock()
         facts = lead.facts()
@@ -268,7 +273,7 @@ class Distributor:
                 matches = self._select(connection, facts, now)
                 lead_row = {
                     **_lead_columns(lead),
-                    "submitted_by": submitted_by(api_key_id),
+                    "submitted_by": submitter,
                     "unique_id": lead.unique_id,
                     "idempotency_key": key,
                     "request_hash": fingerprint,
